@@ -1,0 +1,58 @@
+import { Context, Effect, Layer } from "effect"
+
+/** Counters of one entity in one run. */
+export interface Counters {
+  /** Records read from the source. */
+  readonly read: number
+  /** Records created in the target. */
+  readonly created: number
+  /** Records whose content changed and were updated in the target. */
+  readonly updated: number
+  /** Records already in the target with the same content: nothing written. */
+  readonly unchanged: number
+  /** Records a filter step dropped. */
+  readonly skipped: number
+  /** Records sent to the dead letters. */
+  readonly failed: number
+}
+
+export const emptyCounters: Counters = {
+  read: 0,
+  created: 0,
+  updated: 0,
+  unchanged: 0,
+  skipped: 0,
+  failed: 0,
+}
+
+export const add = (a: Counters, b: Partial<Counters>): Counters => ({
+  read: a.read + (b.read ?? 0),
+  created: a.created + (b.created ?? 0),
+  updated: a.updated + (b.updated ?? 0),
+  unchanged: a.unchanged + (b.unchanged ?? 0),
+  skipped: a.skipped + (b.skipped ?? 0),
+  failed: a.failed + (b.failed ?? 0),
+})
+
+/**
+ * Where the runner reports what it does, as it does it. The command line shows it as live bars
+ * on a terminal or as periodic lines in logs; tests and embedders may collect it or ignore it.
+ */
+export interface Progress {
+  /** An entity starts; `total` is the source's count when it can tell. */
+  readonly start: (entity: string, total: number | undefined) => Effect.Effect<void>
+  readonly advance: (entity: string, delta: Partial<Counters>) => Effect.Effect<void>
+  readonly finish: (entity: string) => Effect.Effect<void>
+  /** A line worth the user's attention (a retry, a pause for the rate limit). */
+  readonly note: (message: string) => Effect.Effect<void>
+}
+
+export const Progress = Context.GenericTag<Progress>("@b24etl/core/Progress")
+
+/** Reports nothing: for embedding and tests that only look at the report. */
+export const silent: Layer.Layer<Progress> = Layer.succeed(Progress, {
+  start: () => Effect.void,
+  advance: () => Effect.void,
+  finish: () => Effect.void,
+  note: () => Effect.void,
+})

@@ -1,0 +1,145 @@
+import { Data, type Duration, type Effect, type Scope } from "effect"
+import type { SourceKey } from "./SourceKey.js"
+
+/**
+ * The sink contract, version 1. The runner owns ordering, batching, reference resolution, the id
+ * map and the exactly-once protocol; a sink only knows how to talk to its target system:
+ * create a batch, update a batch, find what an interrupted call may have created, and check a
+ * plan before anything is written.
+ */
+export const version = 1 as const
+
+/** Where an entity's records go in the target system (e.g. Bitrix24 deals, entityTypeId 2). */
+export interface Target<Fields = Readonly<Record<string, unknown>>> {
+  /** The sink kind this target belongs to, e.g. `bitrix24`. */
+  readonly sink: string
+  /** The target's name for messages and the id map, e.g. `deal`, `spa:1030`. */
+  readonly name: string
+  /** Phantom: the fields a mapping for this target returns. */
+  readonly _Fields?: (_: never) => Fields
+}
+
+/** One record ready to send: references already replaced by target ids. */
+export interface SinkItem {
+  readonly sourceKey: SourceKey
+  /**
+   * The record's identity in the target system, stable across runs (`company:42`). The sink
+   * stores it with the item (Bitrix24: `originId` / `xmlId`) so `find` can tell later whether an
+   * interrupted call created it.
+   */
+  readonly originId: string
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+/** An update of an item that exists in the target system. */
+export interface SinkUpdate {
+  readonly sourceKey: SourceKey
+  readonly targetId: string
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+/** The outcome of one item of a batch, index-aligned with the batch. */
+export type ItemResult =
+  | { readonly _tag: "Written"; readonly targetId: string }
+  | {
+      readonly _tag: "Rejected"
+      /** The target system's error code, e.g. `CRM_FIELD_ERROR_VALUE_NOT_VALID`. */
+      readonly code: string
+      readonly message: string
+      readonly field?: string | undefined
+    }
+
+export const written = (targetId: string): ItemResult => ({ _tag: "Written", targetId })
+export const rejected = (code: string, message: string, field?: string): ItemResult => ({
+  _tag: "Rejected",
+  code,
+  message,
+  field,
+})
+
+/** What the runner asks a sink to check before a run: an entity, its target and the fields it maps. */
+export interface PlanEntity<T extends Target = Target> {
+  readonly entity: string
+  readonly target: T
+  /** Field names the mapping produced on a sample of records. */
+  readonly fields: ReadonlyArray<string>
+  /** Records the source will deliver, when it can count. */
+  readonly count?: number | undefined
+}
+
+/** A problem with a planned entity: an unknown field, a target that does not exist. */
+export interface PlanProblem {
+  readonly entity: string
+  readonly field?: string | undefined
+  readonly message: string
+}
+
+export interface PlanReport {
+  readonly problems: ReadonlyArray<PlanProblem>
+  /** Time the sink needs for the counted records at its configured rate, when it can tell. */
+  readonly estimate?: Duration.Duration | undefined
+  /** Human-readable facts about the target (rate, portal), one per line. */
+  readonly notes: ReadonlyArray<string>
+}
+
+export interface Connection<T extends Target = Target> {
+  /** Largest batch `create` accepts (Bitrix24 `crm.item.batchImport`: 20). */
+  readonly batchSize: number
+  /** Largest batch `update` accepts (Bitrix24 `batch`: 50). */
+  readonly updateBatchSize: number
+  /** Batches the runner keeps in flight at once. */
+  readonly concurrency: number
+  readonly check: Effect.Effect<void, SinkError>
+  readonly plan: (entities: ReadonlyArray<PlanEntity<T>>) => Effect.Effect<PlanReport, SinkError>
+  /** Creates the items; the answer is index-aligned with `items`. */
+  readonly create: (
+    target: T,
+    items: ReadonlyArray<SinkItem>,
+  ) => Effect.Effect<ReadonlyArray<ItemResult>, SinkError>
+  /** Updates the items; the answer is index-aligned with `items`. */
+  readonly update: (
+    target: T,
+    items: ReadonlyArray<SinkUpdate>,
+  ) => Effect.Effect<ReadonlyArray<ItemResult>, SinkError>
+  /**
+   * Finds items an earlier, interrupted `create` may have made, by their `originId`.
+   * Answers originId -> target id for the ones that exist.
+   */
+  readonly find: (
+    target: T,
+    items: ReadonlyArray<SinkItem>,
+  ) => Effect.Effect<ReadonlyMap<string, string>, SinkError>
+}
+
+/** A sink definition: a value in a pipeline, connected when a run starts. */
+export interface Sink<T extends Target = Target> {
+  readonly version: typeof version
+  /** e.g. `bitrix24` */
+  readonly kind: string
+  /** Names the portal or system for messages, without secrets. */
+  readonly name: string
+  /**
+   * Connects for a run. `originator` is the pipeline's source name, stored with every created
+   * item (Bitrix24 `originatorId`) so `find` only sees this pipeline's items.
+   */
+  readonly connect: (options: {
+    readonly originator: string
+    readonly dryRun: boolean
+  }) => Effect.Effect<Connection<T>, SinkError, Scope.Scope>
+}
+
+/**
+ * A sink call failed as a whole. `reason` tells the runner what to do:
+ * - `fatal`: stop the run (bad credentials, missing permission, manual block); nothing to retry;
+ * - `unavailable`: the target refused the call before doing anything, after the sink's own
+ *   retries; the items were not written and may be sent again later;
+ * - `ambiguous`: the call may or may not have been applied (timeout, connection reset): the
+ *   runner must `find` the items before sending them again.
+ */
+export class SinkError extends Data.TaggedError("SinkError")<{
+  readonly sink: string
+  readonly reason: "fatal" | "unavailable" | "ambiguous"
+  readonly code?: string | undefined
+  readonly message: string
+  readonly cause?: unknown
+}> {}

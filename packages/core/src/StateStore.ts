@@ -1,0 +1,169 @@
+import { Context, Data, type Effect, type Option } from "effect"
+import type { Json } from "./Json.js"
+import type { SourceKey } from "./SourceKey.js"
+
+/**
+ * The state store: everything a run needs to resume without duplicates, in one database that
+ * users can query with plain SQL (PostgreSQL, MySQL/MariaDB, or embedded PGlite by default).
+ *
+ * Tables (see `internal/migrations.ts`): `runs`, `checkpoints`, `id_map`, `dead_letters`, `locks`,
+ * and `schema_migrations`. The id map is the checkpoint that matters: a record whose key is
+ * `created` there is never created again.
+ */
+
+/** Where a record stands in the id map. */
+export type IdMapStatus = "pending" | "created"
+
+export interface IdMapEntry {
+  readonly entity: string
+  readonly sourceKey: SourceKey
+  /** The target type, e.g. Bitrix24 `deal` or `spa:1030`. */
+  readonly targetType: string
+  /** The id in the target system; absent while `pending`. */
+  readonly targetId: string | null
+  /** Hash of the fields last written, to skip unchanged records and update changed ones. */
+  readonly payloadHash: string
+  readonly status: IdMapStatus
+  /** The batch that last wrote (or is writing) the record. */
+  readonly batchId: string | null
+  readonly updatedAt: Date
+}
+
+/** A record that could not be written, with everything needed to understand and retry it. */
+export interface DeadLetter {
+  readonly entity: string
+  readonly sourceKey: SourceKey
+  /** Where it failed: `read`, `decode`, `transform`, `map`, `reference`, `write`, `update`. */
+  readonly stage: string
+  /** A machine-readable code: the target system's error code, or ours (`UNRESOLVED_REFERENCE`). */
+  readonly code: string
+  readonly message: string
+  /** The source record as read (secrets are never part of records). */
+  readonly payload: Json
+  /** How many runs have failed on it. */
+  readonly attempts: number
+  readonly updatedAt: Date
+}
+
+export type DeadLetterInput = Omit<DeadLetter, "attempts" | "updatedAt">
+
+export type RunStatus = "running" | "succeeded" | "failed" | "partial" | "interrupted"
+
+export interface Run {
+  readonly id: string
+  readonly pipeline: string
+  readonly status: RunStatus
+  readonly startedAt: Date
+  readonly finishedAt: Date | null
+  /** Counters per entity and anything else the report shows. */
+  readonly stats: Json
+}
+
+/** One batch's results, committed atomically. */
+export interface BatchCommit {
+  readonly pipeline: string
+  readonly entity: string
+  /** Rows to write as `created` (insert or overwrite). */
+  readonly created: ReadonlyArray<{
+    readonly sourceKey: SourceKey
+    readonly targetType: string
+    readonly targetId: string
+    readonly payloadHash: string
+    readonly batchId: string | null
+  }>
+  /** Keys whose pending rows are dropped (they failed and went to the dead letters). */
+  readonly released?: ReadonlyArray<SourceKey> | undefined
+  readonly deadLetters?: ReadonlyArray<DeadLetterInput> | undefined
+  /** Keys that were written now and so leave the dead letters. */
+  readonly recovered?: ReadonlyArray<SourceKey> | undefined
+  /** The entity's new checkpoint, when this batch completes a prefix of the read. */
+  readonly checkpoint?: Json | undefined
+}
+
+export interface StateStore {
+  readonly dialect: "postgres" | "mysql" | "pglite"
+  /** Where the state is, for messages: a directory or a URL with the password hidden. */
+  readonly location: string
+
+  readonly startRun: (pipeline: string) => Effect.Effect<Run, StateStoreError>
+  readonly finishRun: (id: string, status: RunStatus, stats: Json) => Effect.Effect<void, StateStoreError>
+  readonly recentRuns: (pipeline: string, limit: number) => Effect.Effect<ReadonlyArray<Run>, StateStoreError>
+
+  /** The id-map rows of these keys, in one query. */
+  readonly lookup: (
+    pipeline: string,
+    entity: string,
+    keys: ReadonlyArray<SourceKey>,
+  ) => Effect.Effect<ReadonlyMap<SourceKey, IdMapEntry>, StateStoreError>
+  /** The id-map rows of keys of several entities, in one query (resolving a batch's references). */
+  readonly lookupMany: (
+    pipeline: string,
+    wanted: ReadonlyArray<{ readonly entity: string; readonly keys: ReadonlyArray<SourceKey> }>,
+  ) => Effect.Effect<ReadonlyArray<IdMapEntry>, StateStoreError>
+  /** Records a batch as `pending` before it is sent (rows already `created` are left alone). */
+  readonly markPending: (
+    pipeline: string,
+    entity: string,
+    batchId: string,
+    rows: ReadonlyArray<{
+      readonly sourceKey: SourceKey
+      readonly targetType: string
+      readonly payloadHash: string
+    }>,
+  ) => Effect.Effect<void, StateStoreError>
+  /** Every `pending` row of an entity: the batches an earlier run did not finish. */
+  readonly pending: (
+    pipeline: string,
+    entity: string,
+  ) => Effect.Effect<ReadonlyArray<IdMapEntry>, StateStoreError>
+  /** Commits a batch's id-map rows, dead letters and the checkpoint in one transaction. Idempotent. */
+  readonly commit: (batch: BatchCommit) => Effect.Effect<void, StateStoreError>
+  /** Row counts by entity and status. */
+  readonly idMapCounts: (
+    pipeline: string,
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly entity: string; readonly status: IdMapStatus; readonly count: number }>,
+    StateStoreError
+  >
+
+  readonly checkpoint: (
+    pipeline: string,
+    entity: string,
+  ) => Effect.Effect<Option.Option<Json>, StateStoreError>
+  readonly checkpoints: (
+    pipeline: string,
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly entity: string; readonly cursor: Json; readonly updatedAt: Date }>,
+    StateStoreError
+  >
+
+  readonly deadLetters: (
+    pipeline: string,
+    options?: { readonly entity?: string | undefined; readonly limit?: number | undefined },
+  ) => Effect.Effect<ReadonlyArray<DeadLetter>, StateStoreError>
+  readonly deadLetterCount: (pipeline: string) => Effect.Effect<number, StateStoreError>
+
+  /** Forgets an entity's (or the whole pipeline's) id map, checkpoints and dead letters. */
+  readonly reset: (pipeline: string, entity?: string) => Effect.Effect<void, StateStoreError>
+
+  /**
+   * Takes the lock `name` for `owner` for `leaseMs`, or renews it when `owner` holds it already.
+   * Answers false when another owner holds an unexpired lease. A holder that dies stops renewing,
+   * and the lock is free once its lease has run out.
+   */
+  readonly acquireLock: (
+    name: string,
+    owner: string,
+    leaseMs: number,
+  ) => Effect.Effect<boolean, StateStoreError>
+  readonly releaseLock: (name: string, owner: string) => Effect.Effect<void, StateStoreError>
+}
+
+export const StateStore = Context.GenericTag<StateStore>("@b24etl/core/StateStore")
+
+/** The state store failed; `operation` says what it was doing. The message never holds a password. */
+export class StateStoreError extends Data.TaggedError("StateStoreError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
