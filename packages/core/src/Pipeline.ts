@@ -1,4 +1,4 @@
-import { Data, Effect, Option, type Schema } from "effect"
+import { Cron, Data, Effect, Either, Option, type Schema } from "effect"
 import * as EntityGraph from "./EntityGraph.js"
 import type * as Sink from "./Sink.js"
 import type * as Source from "./Source.js"
@@ -157,6 +157,7 @@ export const validate = (pipeline: Pipeline): Effect.Effect<ReadonlyArray<string
         }
       }
     }
+    yield* cron(pipeline)
     const graph = EntityGraph.make(
       names.map((name) => ({
         name,
@@ -180,6 +181,28 @@ export const schedule = (pipeline: Pipeline): Option.Option<ScheduleDefinition> 
   pipeline.schedule === undefined
     ? Option.none()
     : Option.some(typeof pipeline.schedule === "string" ? { cron: pipeline.schedule } : pipeline.schedule)
+
+/** Parses a pipeline's schedule; the error names the pipeline, the expression and the reason. */
+export const cron = (pipeline: Pipeline): Either.Either<Option.Option<Cron.Cron>, DefinitionError> => {
+  const definition = schedule(pipeline)
+  if (Option.isNone(definition)) return Either.right(Option.none())
+  const { cron: expression, timeZone } = definition.value
+  let parsed: Either.Either<Cron.Cron, { readonly message: string }>
+  try {
+    parsed = Cron.parse(expression, timeZone)
+  } catch (e) {
+    // An unknown time zone throws rather than answering Left.
+    parsed = Either.left({ message: e instanceof Error ? e.message : String(e) })
+  }
+  return Either.isRight(parsed)
+    ? Either.right(Option.some(parsed.right))
+    : Either.left(
+        new DefinitionError({
+          pipeline: pipeline.name,
+          message: `schedule "${expression}"${timeZone ? ` (${timeZone})` : ""} is not a valid cron expression: ${parsed.left.message}`,
+        }),
+      )
+}
 
 /** The `originatorId` a pipeline's items carry. */
 export const originator = (pipeline: Pipeline): string => pipeline.options?.originator ?? pipeline.name

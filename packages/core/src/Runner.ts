@@ -43,6 +43,8 @@ export class RunError extends Data.TaggedError("RunError")<{
   readonly pipeline: string
   readonly entity?: string | undefined
   readonly message: string
+  /** Another process holds the pipeline's lock: nothing was done. */
+  readonly locked?: boolean | undefined
   readonly cause?: unknown
 }> {}
 
