@@ -37,6 +37,17 @@ export interface Entity<Row = unknown, Decoded = Row, Out = Decoded, T extends S
    * mapping makes to an entity not listed here is dead-lettered, so the plan is always honest.
    */
   readonly references?: ReadonlyArray<ReferenceDeclaration> | undefined
+  /**
+   * Records deleted or deactivated in the source (a soft-delete column). `ignore`: never created,
+   * and left as they are in the target once there. `{ update }`: never created; once in the
+   * target, updated with these fields (e.g. `{ opened: "N" }`) the first time they show deleted.
+   */
+  readonly deleted?:
+    | {
+        readonly when: (record: Out) => boolean
+        readonly policy: "ignore" | { readonly update: Fields }
+      }
+    | undefined
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: an entity of any row type, for collections

@@ -360,9 +360,16 @@ export const run = (
           const unchanged: Array<Prepared> = []
           for (const p of unique) {
             const row = existing.get(p.key)
-            if (row?.status === "created" && row.targetId !== null) {
+            const exists = row?.status === "created" && row.targetId !== null
+            if (p.deleted !== false) {
+              // Deleted in the source: never created; an existing item gets the policy's update once.
+              if (exists && p.deleted === "update" && row.payloadHash !== p.hash)
+                updates.push({ p, targetId: row.targetId! })
+              else if (exists) unchanged.push(p)
+              else skipped++
+            } else if (exists) {
               if (row.payloadHash === p.hash) unchanged.push(p)
-              else updates.push({ p, targetId: row.targetId })
+              else updates.push({ p, targetId: row.targetId! })
             } else creates.push(p)
           }
 

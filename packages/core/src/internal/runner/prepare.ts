@@ -21,6 +21,11 @@ export interface Prepared {
   readonly createHash: string
   /** Hash of all the fields: what the record looks like once linked. */
   readonly hash: string
+  /**
+   * The source marks the record deleted: it is never created; `fields` hold the update the
+   * entity's policy makes to an existing item, or nothing for `ignore`.
+   */
+  readonly deleted: false | "ignore" | "update"
 }
 
 export interface Skipped {
@@ -99,6 +104,29 @@ export const prepare = (
           return { _tag: "Skipped", key: record.key, position: record.position }
         value = stepped.right.value
       }
+      const deletion = entity.deleted
+      if (deletion) {
+        const isDeleted = yield* Effect.try({ try: () => deletion.when(value), catch: describeCause }).pipe(
+          Effect.either,
+        )
+        if (Either.isLeft(isDeleted))
+          return fail("transform", "TRANSFORM_FAILED", `deleted.when: ${isDeleted.left}`)
+        if (isDeleted.right) {
+          const fields = deletion.policy === "ignore" ? {} : { ...deletion.policy.update }
+          const hash = hashFields({ $deleted: true, ...fields })
+          return {
+            _tag: "Prepared",
+            key: record.key,
+            position: record.position,
+            payload,
+            fields,
+            deferred: {},
+            createHash: hash,
+            hash,
+            deleted: deletion.policy === "ignore" ? "ignore" : "update",
+          } satisfies Prepared
+        }
+      }
       const mapped = yield* Effect.try({ try: () => entity.map(value, context), catch: describeCause }).pipe(
         Effect.flatMap((out) =>
           Effect.isEffect(out)
@@ -138,6 +166,7 @@ export const prepare = (
         deferred,
         createHash,
         hash: Object.keys(deferred).length === 0 ? createHash : hashFields(all),
+        deleted: false,
       } satisfies Prepared
     })
   }
