@@ -8,7 +8,7 @@
  */
 
 export interface OperatingTimeConfig {
-  /** Seconds a method may use per window (default 480). */
+  /** Seconds a method may use per window (default 480; 0 turns the limit off, accounting stays). */
   readonly budgetSeconds: number
   /** Window length (default 600 s, ten one-minute buckets). */
   readonly windowSeconds: number
@@ -64,7 +64,7 @@ export class Ledger {
 
   /** Whether `key` (a credential plus a method) has used its budget. */
   isBlocked(key: string, nowMs: number): boolean {
-    return this.usage(key, nowMs).operating >= this.config.budgetSeconds
+    return this.config.budgetSeconds > 0 && this.usage(key, nowMs).operating >= this.config.budgetSeconds
   }
 
   /** Records `seconds` of processing at `nowMs` (ignored at or under `minCountedSeconds`). */
