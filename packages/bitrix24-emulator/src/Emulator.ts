@@ -15,7 +15,18 @@ import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
-import { Clock, Context, Duration, Effect, Layer, Runtime, type Scope } from "effect"
+import {
+  Clock,
+  Config,
+  type ConfigError,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Runtime,
+  type Scope,
+} from "effect"
 import * as EntityTypes from "./EntityTypes.js"
 import type * as Faults from "./Faults.js"
 import type * as OAuth from "./internal/oauth.js"
@@ -106,9 +117,17 @@ export interface Service {
   readonly reset: Effect.Effect<void>
   readonly setFaults: (faults: Faults.FaultConfig) => Effect.Effect<void>
   readonly setLatency: (ms: number) => Effect.Effect<void>
+  /** Changes the rate limit at runtime (`burst: 0` turns it off); the bucket's level is kept. */
+  readonly setRateLimit: (config: Partial<RateLimit.RateLimitConfig>) => Effect.Effect<void>
 }
 
 export class Emulator extends Context.Tag("@b24etl/bitrix24-emulator/Emulator")<Emulator, Service>() {}
+
+/** The emulator could not start: the port is taken, or the persisted snapshot is unreadable. */
+export class EmulatorError extends Data.TaggedError("EmulatorError")<{
+  readonly message: string
+  readonly cause: unknown
+}> {}
 
 interface PersistedSnapshot extends Store.Snapshot {
   readonly webhookCode?: string
@@ -152,9 +171,17 @@ const certificate = Effect.promise(async () => {
  * Starts a portal and returns its service. The server closes when the scope closes.
  * Time comes from Effect's `Clock` of the fiber that runs `make` (so `TestClock` drives it in tests).
  */
-export const make = (config: EmulatorConfig = {}): Effect.Effect<Service, never, Scope.Scope> =>
+export const make = (config: EmulatorConfig = {}): Effect.Effect<Service, EmulatorError, Scope.Scope> =>
   Effect.gen(function* () {
-    const snapshot = config.persistPath === undefined ? undefined : readSnapshot(config.persistPath)
+    const persistPath = config.persistPath
+    const snapshot =
+      persistPath === undefined
+        ? undefined
+        : yield* Effect.try({
+            try: () => readSnapshot(persistPath),
+            catch: (cause) =>
+              new EmulatorError({ message: `cannot read the store snapshot ${persistPath}`, cause }),
+          })
     const webhookCode = config.webhookCode ?? snapshot?.webhookCode ?? randomBytes(8).toString("hex")
     const portal = new Portal.Portal({
       webhookUserId: config.webhookUserId ?? 1,
@@ -216,7 +243,22 @@ export const make = (config: EmulatorConfig = {}): Effect.Effect<Service, never,
           "content-length": Buffer.byteLength(text),
         })
         res.end(text)
-      })
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.zipRight(
+            Effect.logError("bitrix24-emulator: request failed", cause),
+            Effect.sync(() => {
+              if (res.headersSent) return
+              const text = JSON.stringify({
+                error: "INTERNAL_SERVER_ERROR",
+                error_description: "Internal server error",
+              })
+              res.writeHead(500, { "content-type": "application/json; charset=utf-8" })
+              res.end(text)
+            }),
+          ),
+        ),
+      )
 
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const chunks: Array<Buffer> = []
@@ -235,17 +277,26 @@ export const make = (config: EmulatorConfig = {}): Effect.Effect<Service, never,
 
     const host = config.host ?? "127.0.0.1"
     const port = yield* Effect.acquireRelease(
-      Effect.async<number>((resume) => {
+      Effect.async<number, EmulatorError>((resume) => {
+        server.once("error", (cause) =>
+          resume(
+            Effect.fail(
+              new EmulatorError({ message: `cannot listen on ${host}:${config.port ?? 0}`, cause }),
+            ),
+          ),
+        )
         server.listen(config.port ?? 0, host, () =>
           resume(Effect.succeed((server.address() as AddressInfo).port)),
         )
       }),
       () =>
         Effect.async<void>((resume) => {
-          persist()
           server.close(() => resume(Effect.void))
           server.closeAllConnections()
-        }),
+        }).pipe(
+          Effect.zipRight(Effect.try(persist)),
+          Effect.catchAll((e) => Effect.logError("bitrix24-emulator: could not persist the store", e)),
+        ),
     )
     const url = `${pems === undefined ? "http" : "https"}://${host}:${port}`
     portal.baseUrl = url
@@ -286,10 +337,18 @@ export const make = (config: EmulatorConfig = {}): Effect.Effect<Service, never,
         Effect.sync(() => {
           latencyMs = ms
         }),
+      setRateLimit: (rateLimit) =>
+        Effect.sync(() => portal.bucket.configure({ ...portal.bucket.config, ...rateLimit })),
     }
     return service
   })
 
 /** A scoped layer: starts the portal on build, closes it with the scope. */
-export const layer = (config: EmulatorConfig = {}): Layer.Layer<Emulator> =>
+export const layer = (config: EmulatorConfig = {}): Layer.Layer<Emulator, EmulatorError> =>
   Layer.scoped(Emulator, make(config))
+
+/** Like `layer`, with the configuration read through `Config`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<EmulatorConfig>,
+): Layer.Layer<Emulator, ConfigError.ConfigError | EmulatorError> =>
+  Layer.scoped(Emulator, Effect.flatMap(Config.unwrap(config), make))

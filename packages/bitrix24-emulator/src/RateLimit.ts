@@ -19,16 +19,29 @@ export class LeakyBucket {
   #level = 0
   #last: number | undefined
 
-  constructor(readonly config: RateLimitConfig) {}
+  constructor(config: RateLimitConfig) {
+    this.#config = config
+  }
+
+  #config: RateLimitConfig
+
+  get config(): RateLimitConfig {
+    return this.#config
+  }
+
+  /** Changes rate and burst; the current level is kept. */
+  configure(config: RateLimitConfig): void {
+    this.#config = config
+  }
 
   get enabled(): boolean {
-    return this.config.burst > 0
+    return this.#config.burst > 0
   }
 
   /** The level at `nowMs` (after draining). */
   level(nowMs: number): number {
     if (this.#last === undefined) return this.#level
-    const drained = ((nowMs - this.#last) / 1000) * this.config.rate
+    const drained = ((nowMs - this.#last) / 1000) * this.#config.rate
     return Math.max(0, this.#level - Math.max(0, drained))
   }
 
@@ -37,7 +50,7 @@ export class LeakyBucket {
     if (!this.enabled) return true
     const level = this.level(nowMs)
     this.#last = this.#last === undefined ? nowMs : Math.max(this.#last, nowMs)
-    if (level + 1 > this.config.burst) {
+    if (level + 1 > this.#config.burst) {
       this.#level = level
       return false
     }

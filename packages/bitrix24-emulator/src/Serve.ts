@@ -15,7 +15,7 @@ export type ServeOptions = Emulator.EmulatorConfig
  * Starts the emulator, prints `webhook: <url>` as the first line, then a summary of the limits,
  * and runs until the fiber is interrupted (Ctrl-C under `NodeRuntime.runMain`), closing the server.
  */
-export const serve = (options: ServeOptions = {}): Effect.Effect<never> =>
+export const serve = (options: ServeOptions = {}): Effect.Effect<never, Emulator.EmulatorError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const emulator = yield* Emulator.make({

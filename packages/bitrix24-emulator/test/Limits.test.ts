@@ -67,6 +67,20 @@ describe("rate limit over HTTP", () => {
     }),
   )
 
+  it.scoped("the limit can be changed at runtime", () =>
+    Effect.gen(function* () {
+      const emulator = yield* Emulator.make({ rateLimit: { burst: 0 } })
+      for (let i = 0; i < 60; i++)
+        assert.strictEqual((yield* post(`${emulator.webhookUrl}profile`)).status, 200)
+      yield* emulator.setRateLimit({ rate: 1, burst: 2 })
+      assert.strictEqual((yield* post(`${emulator.webhookUrl}profile`)).status, 200)
+      assert.strictEqual((yield* post(`${emulator.webhookUrl}profile`)).status, 200)
+      assertError(yield* post(`${emulator.webhookUrl}profile`), 503, "QUERY_LIMIT_EXCEEDED")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* post(`${emulator.webhookUrl}profile`)).status, 200)
+    }),
+  )
+
   it.scoped("burst 0 turns the limit off", () =>
     Effect.gen(function* () {
       const emulator = yield* Emulator.make({ rateLimit: { burst: 0 } })
@@ -136,6 +150,21 @@ describe("operating time over HTTP", () => {
         yield* TestClock.adjust("500 millis")
       }
       assert.closeTo(last, 40 * 0.205, 1e-9)
+    }),
+  )
+})
+
+describe("latency", () => {
+  it.scopedLive("delays each REST answer and shows in time.duration", () =>
+    Effect.gen(function* () {
+      const emulator = yield* Emulator.make({ latencyMs: 40 })
+      const started = Date.now()
+      const answer = yield* post(`${emulator.webhookUrl}profile`)
+      assert.isAtLeast(Date.now() - started, 40)
+      assert.isAtLeast(answer.body.time.duration, 0.04)
+      yield* emulator.setLatency(0)
+      const fast = yield* post(`${emulator.webhookUrl}profile`)
+      assert.isBelow(fast.body.time.duration, 0.04)
     }),
   )
 })
