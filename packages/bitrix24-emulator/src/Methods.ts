@@ -118,7 +118,7 @@ const batchImport: Method = {
       // A malformed request (a scalar where a multiple field needs a list) fails the whole call, as on
       // the portal; per-item validation errors come back index-aligned.
       for (const fields of data) {
-        const prepared = Items.prepare({ ...wctx, store: dryRun(ctx.store) }, fields)
+        const prepared = Items.prepare(wctx, fields, { recordIgnored: false })
         if (Either.isLeft(prepared) && prepared.left.code === "100") return yield* Either.left(prepared.left)
       }
       const items = data.map((fields) =>
@@ -130,16 +130,6 @@ const batchImport: Method = {
       return { result: { items }, items: data.length }
     }),
 }
-
-/** A view of the store whose `recordIgnored` does nothing, for a validation pass that must not log twice. */
-const dryRun = (store: Store.Store): Store.Store =>
-  new Proxy(store, {
-    get(target, prop) {
-      if (prop === "recordIgnored") return () => undefined
-      const value = Reflect.get(target, prop, target)
-      return typeof value === "function" ? value.bind(target) : value
-    },
-  })
 
 const add: Method = {
   write: true,

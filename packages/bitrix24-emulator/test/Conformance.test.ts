@@ -98,6 +98,18 @@ layer(Emulator.layer(config), { excludeTestServices: true })("vendor request exa
       assert.strictEqual(item.ufCrm44_1721812915476, "300|USD")
       assert.strictEqual(item.title, "Custom SPA #2")
       assert.deepStrictEqual(yield* emulator.ignoredFields, [])
+      // The OAuth variants of the same two examples.
+      const token = yield* emulator.oauth.issueToken()
+      const oneByApp = yield* post(`${emulator.oauth.restUrl}crm.item.import`, {
+        ...Examples.importSpa,
+        auth: token.accessToken,
+      })
+      assert.deepStrictEqual(oneByApp.body.result, { item: { id: 4 } })
+      const batchByApp = yield* post(`${emulator.oauth.restUrl}crm.item.batchImport`, {
+        ...Examples.batchImportSpa,
+        auth: token.accessToken,
+      })
+      assert.deepStrictEqual(batchByApp.body.result, { items: [{ item: { id: 5 } }, { item: { id: 6 } }] })
       // The same fields come back under their original names when asked.
       const got = yield* post(`${emulator.webhookUrl}crm.item.get`, {
         entityTypeId: 1302,

@@ -98,7 +98,11 @@ const checkLink = (ctx: WriteContext, f: EntityTypes.FieldDescription, value: un
  * Validates `input` and returns the values to store (only the fields given, resolved to camelCase).
  * Errors are those the portal gives for one item.
  */
-export const prepare = (ctx: WriteContext, input: unknown): Result => {
+export const prepare = (
+  ctx: WriteContext,
+  input: unknown,
+  options: { readonly recordIgnored?: boolean } = {},
+): Result => {
   if (!V.isObject(input)) {
     return Either.left(RestError.invalidRequest("Parameter 'fields' must be an object"))
   }
@@ -115,7 +119,9 @@ export const prepare = (ctx: WriteContext, input: unknown): Result => {
     const name = resolveName(ctx.type, key)
     const f = name === undefined ? undefined : ctx.type.fields.get(name)
     if (f === undefined) {
-      ctx.store.recordIgnored({ method: ctx.method, entityTypeId: ctx.type.entityTypeId, field: key })
+      if (options.recordIgnored !== false) {
+        ctx.store.recordIgnored({ method: ctx.method, entityTypeId: ctx.type.entityTypeId, field: key })
+      }
       continue
     }
     if (f.isImportHistory) {
@@ -230,11 +236,13 @@ const newItem = (ctx: WriteContext, values: Record<string, unknown>, id: number)
   if ("createdTime" in values && !("movedTime" in values) && has("movedTime"))
     item.movedTime = values.createdTime
   // Contacts have no title; the portal shows their full name.
-  if (type.entityTypeId === 3) {
-    const name = [item.name, item.lastName].filter((s) => !V.isEmpty(s)).join(" ")
-    item.fullName = name === "" ? "Untitled" : name
-  }
+  if (type.entityTypeId === 3) item.fullName = fullName(item)
   return item
+}
+
+const fullName = (item: Record<string, unknown>): string => {
+  const name = [item.name, item.lastName].filter((s) => !V.isEmpty(s)).join(" ")
+  return name === "" ? "Untitled" : name
 }
 
 /** Import rules for `createdTime`: not in the future, not before earlier imports, updated after created. */
@@ -286,7 +294,12 @@ export const update = (
   if (Either.isLeft(prepared)) return Either.left(prepared.left)
   const missing = requiredError(ctx, prepared.right, existing)
   if (missing !== undefined) return Either.left(missing)
-  const values = { ...prepared.right, updatedTime: V.formatDateTime(ctx.nowMs), updatedBy: ctx.user.id }
+  const values: Record<string, unknown> = {
+    ...prepared.right,
+    updatedTime: V.formatDateTime(ctx.nowMs),
+    updatedBy: ctx.user.id,
+  }
+  if (ctx.type.entityTypeId === 3) values.fullName = fullName({ ...existing, ...values })
   return Either.right(ctx.store.update(ctx.type.entityTypeId, id, values)!)
 }
 
@@ -311,11 +324,11 @@ export const present = (
   }
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(item)) {
+    const f = type.fields.get(k)
     if (!all && !wanted.has(k)) continue
-    if (!all || !type.fields.get(k)?.isMultiField || (Array.isArray(v) && v.length > 0)) {
-      const f = type.fields.get(k)
-      out[useOriginalUfNames && f?.isDynamic ? f.upperName : k] = v
-    }
+    // With "*", empty multi-fields (PHONE: []) are left out, as the portal leaves out `fm`.
+    if (all && f?.isMultiField === true && !(Array.isArray(v) && v.length > 0)) continue
+    out[useOriginalUfNames && f?.isDynamic ? f.upperName : k] = v
   }
   return out
 }
