@@ -405,11 +405,20 @@ export const resolve = (configs: ReadonlyArray<EntityTypeConfig> = []): Readonly
   return result
 }
 
-/** The field description without the emulator's own bookkeeping keys, as `crm.item.fields` shows it. */
-export const describe = (f: FieldDescription): Record<string, unknown> => {
-  const { name: _name, linkTo: _linkTo, isMultiField: _mf, isImportHistory: _ih, ...rest } = f
-  return rest
-}
+/** The field description as `crm.item.fields` shows it (the vendor's key order, labels on user fields). */
+export const describe = (f: FieldDescription): Record<string, unknown> => ({
+  type: f.type,
+  isRequired: f.isRequired,
+  isReadOnly: f.isReadOnly,
+  isImmutable: f.isImmutable,
+  isMultiple: f.isMultiple,
+  isDynamic: f.isDynamic,
+  ...(f.items === undefined ? {} : { items: f.items }),
+  title: f.title,
+  ...(f.isDynamic ? { listLabel: f.title, formLabel: f.title, filterLabel: f.title } : {}),
+  ...(f.settings === undefined ? {} : { settings: f.settings }),
+  upperName: f.upperName,
+})
 
 /**
  * The types used by the vendor's request examples: the deal user field `ufCrm_1721244707107`,

@@ -122,3 +122,18 @@ describe("persistence", () => {
     }
   })
 })
+
+describe("the layer's scope", () => {
+  it("closes the server when the scope closes", async () => {
+    const scope = Effect.runSync(Scope.make())
+    const emulator = await Effect.runPromise(Emulator.make({}).pipe(Scope.extend(scope)))
+    const answer = await Effect.runPromise(post(`${emulator.webhookUrl}profile`))
+    assert.strictEqual(answer.status, 200)
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    const refused = await fetch(`${emulator.webhookUrl}profile`, { method: "POST" }).then(
+      () => "answered",
+      (e: unknown) => String((e as { cause?: { code?: string } }).cause?.code),
+    )
+    assert.strictEqual(refused, "ECONNREFUSED")
+  })
+})
