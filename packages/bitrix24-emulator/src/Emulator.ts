@@ -113,7 +113,7 @@ export interface Service {
   readonly ignoredFields: Effect.Effect<ReadonlyArray<Store.IgnoredField>>
   readonly counters: Effect.Effect<Counters>
   readonly requestLog: Effect.Effect<ReadonlyArray<RequestLogEntry>>
-  /** Empties store, log, counters, rate and time budgets; replays the fault seed. */
+  /** Empties store, log, counters, rate and time budgets; replays the fault seed. Credentials stay valid. */
   readonly reset: Effect.Effect<void>
   readonly setFaults: (faults: Faults.FaultConfig) => Effect.Effect<void>
   readonly setLatency: (ms: number) => Effect.Effect<void>
@@ -329,7 +329,6 @@ export const make = (config: EmulatorConfig = {}): Effect.Effect<Service, Emulat
       requestLog: Effect.sync(() => portal.requestLog),
       reset: Effect.sync(() => {
         portal.reset()
-        portal.tokens.clear()
         persist()
       }),
       setFaults: (faults) => Effect.sync(() => portal.faults.set(faults)),
