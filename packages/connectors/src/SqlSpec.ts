@@ -1,0 +1,69 @@
+import type { RawBuilder } from "kysely"
+
+/**
+ * What a SQL source reads: a table or a query. Both `Postgres` and `Mysql` serve these specs,
+ * built with their source's `table(...)` and `query(...)`.
+ */
+export type Spec = TableSpec | QuerySpec
+
+/** The key of a stream: one column, or several for a compound key (compared in that order). */
+export type Key = string | ReadonlyArray<string>
+
+/** A scalar a `where` record may compare with. */
+export type Scalar = string | number | bigint | boolean | Date
+
+/**
+ * A filter on a table. A record means equality on each column (`null` means `IS NULL`, an
+ * array means `IN`); column names are validated like every other name. A `sql` template
+ * (from `kysely`) or a string is trusted SQL from the pipeline's code, never from user input.
+ */
+export type Where =
+  | Readonly<Record<string, Scalar | null | ReadonlyArray<Scalar>>>
+  | RawBuilder<unknown>
+  | string
+
+/** Options shared by tables and queries. */
+export interface StreamOptions {
+  /** The column or columns that identify a row; they must be unique and not NULL. */
+  readonly key: Key
+  /**
+   * A column that grows when a row changes (`updated_at`, a version number): makes the stream
+   * incremental. Rows are read in (cursor, key) order, and each record carries a position
+   * `{ cursor, key }` to resume strictly after it. Rows whose cursor is NULL come first.
+   */
+  readonly cursor?: string | undefined
+  /** Rows per query (keyset page). Default: the source's `chunkSize`, itself 1,000 by default. */
+  readonly chunkSize?: number | undefined
+}
+
+/** Options of a table stream. */
+export interface TableOptions extends StreamOptions {
+  /** The columns to read; all of them by default. The key and cursor are always read. */
+  readonly columns?: ReadonlyArray<string> | undefined
+  readonly where?: Where | undefined
+}
+
+/** Reads a table (or a view), `name` or `schema.name`. */
+export interface TableSpec extends TableOptions {
+  readonly _tag: "Table"
+  readonly table: string
+}
+
+/**
+ * Reads the result of a query, paged by wrapping it: `SELECT * FROM (<sql>) q WHERE <after>
+ * ORDER BY <cursor, key> LIMIT n`. The key and cursor name columns of the query's result.
+ */
+export interface QuerySpec extends StreamOptions {
+  readonly _tag: "Query"
+  readonly sql: string | RawBuilder<unknown>
+}
+
+/** Says what a spec reads: `table companies`, `query on companies`. */
+export const describe = (spec: Spec): string =>
+  spec._tag === "Table" ? `table ${spec.table}` : `query ${preview(spec.sql)}`
+
+const preview = (query: string | RawBuilder<unknown>): string => {
+  const text = typeof query === "string" ? query : "(sql template)"
+  const oneLine = text.replace(/\s+/g, " ").trim()
+  return oneLine.length > 60 ? `${oneLine.slice(0, 57)}...` : oneLine
+}

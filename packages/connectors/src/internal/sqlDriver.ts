@@ -1,0 +1,66 @@
+import * as Source from "@b24etl/core/Source"
+import { Config, Effect, Redacted, type Scope } from "effect"
+import type { RawBuilder } from "kysely"
+import * as SqlSpec from "../SqlSpec.js"
+import * as Redact from "./redact.js"
+
+/** A URL given directly, as a secret, or as configuration to read when the run starts. */
+export type UrlInput = string | Redacted.Redacted<string> | Config.Config<string | Redacted.Redacted<string>>
+
+/** Reads the URL when the source connects; a missing setting fails as a `SourceError`. */
+export const resolveUrl = (
+  name: string,
+  url: UrlInput,
+): Effect.Effect<string | Redacted.Redacted<string>, Source.SourceError> =>
+  Config.isConfig(url)
+    ? (url as Config.Config<string | Redacted.Redacted<string>>).pipe(
+        Effect.mapError(
+          (cause) =>
+            new Source.SourceError({
+              source: name,
+              message: `${name}: the connection URL is not configured: ${Redact.scrub(String(cause), undefined)}`,
+              cause,
+            }),
+        ),
+      )
+    : Effect.succeed(url as string | Redacted.Redacted<string>)
+
+/** A SQL source with spec builders bound to it. */
+export interface SqlSource extends Source.Source<SqlSpec.Spec> {
+  /** Reads a table: `legacy.table("companies", { key: "id", cursor: "updated_at" })`. */
+  readonly table: <Row = Readonly<Record<string, unknown>>>(
+    table: string,
+    options: SqlSpec.TableOptions,
+  ) => Source.SourceStream<Row>
+  /** Reads a query's result, paged by its key (and cursor). */
+  readonly query: <Row = Readonly<Record<string, unknown>>>(
+    sql: string | RawBuilder<unknown>,
+    options: SqlSpec.StreamOptions,
+  ) => Source.SourceStream<Row>
+}
+
+export const sqlSource = (
+  kind: string,
+  name: string,
+  connect: Effect.Effect<Source.Connection<SqlSpec.Spec>, Source.SourceError, Scope.Scope>,
+): SqlSource => {
+  const source: Source.Source<SqlSpec.Spec> = {
+    version: Source.version,
+    kind,
+    name,
+    describe: SqlSpec.describe,
+    connect,
+  }
+  return {
+    ...source,
+    table: (table, options) => Source.stream(source, { _tag: "Table", table, ...options }),
+    query: (query, options) => Source.stream(source, { _tag: "Query", sql: query, ...options }),
+  }
+}
+
+/** A driver failure as text, with the password removed wherever the driver echoed it. */
+export const describeCause = (cause: unknown, password: string | undefined): string =>
+  Redact.scrub(cause instanceof Error ? cause.message || cause.name : String(cause), password)
+
+export const urlText = (url: string | Redacted.Redacted<string>): string =>
+  Redacted.isRedacted(url) ? Redacted.value(url) : url
