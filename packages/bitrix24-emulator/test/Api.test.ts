@@ -79,6 +79,13 @@ layer(Emulator.layer(config), { excludeTestServices: true })("portal semantics",
       assert.strictEqual(fast.body.result.items[0].id, 61)
       assert.isUndefined(fast.body.total)
       assert.isUndefined(fast.body.next)
+      for (let id = 58; id <= 70; id++) emulator.store.delete(4, id)
+      const gap = yield* post(url, { entityTypeId: 4, select: ["id"], filter: { ">id": 55 }, start: -1 })
+      assert.deepStrictEqual(
+        gap.body.result.items.slice(0, 4).map((i: { id: number }) => i.id),
+        [56, 57, 71, 72],
+      )
+      assert.strictEqual(gap.body.result.items.length, 50)
       const desc = yield* post(url, { entityTypeId: 4, select: ["id"], order: { revenue: "DESC" } })
       assert.strictEqual(desc.body.result.items[0].id, 120)
     }),

@@ -111,12 +111,15 @@ export const matches = (item: Store.Item, condition: Condition): boolean => {
   return scalarMatches(v, condition.op, condition.value)
 }
 
-/** Candidate ids from the originId/xmlId/id indexes, when a condition allows; undefined means scan. */
+/**
+ * Candidate items from the originId/xmlId/id indexes when a condition allows, in id order;
+ * undefined means scan everything. `>id` (keyset paging) starts after the given id.
+ */
 export const candidates = (
   store: Store.Store,
   entityTypeId: number,
   conditions: ReadonlyArray<Condition>,
-): ReadonlyArray<Store.Item> | undefined => {
+): Iterable<Store.Item> | undefined => {
   for (const c of conditions) {
     if (c.op !== "=" && c.op !== "@") continue
     const values = V.isIterable(c.value) ? V.toList(c.value) : [c.value]
@@ -132,7 +135,19 @@ export const candidates = (
         .filter((x): x is Store.Item => x !== undefined)
     }
   }
-  return undefined
+  const lower = conditions.find((c) => c.field === "id" && (c.op === ">" || c.op === ">="))
+  const bound = lower === undefined ? undefined : V.toInt(lower.value)
+  if (lower === undefined || bound === undefined) return undefined
+  const from = Math.max(1, lower.op === ">" ? bound + 1 : bound)
+  const end = store.peekNextId(entityTypeId)
+  // Ids are dense unless items were deleted: walking the id range beats scanning from the start.
+  if (end - from > store.count(entityTypeId)) return undefined
+  return (function* () {
+    for (let id = from; id < end; id++) {
+      const item = store.get(entityTypeId, id)
+      if (item !== undefined) yield item
+    }
+  })()
 }
 
 export interface OrderBy {
