@@ -28,7 +28,7 @@ export interface EmulatorThroughput {
 }
 
 const startEmulator = async () => {
-  const main = path.join(import.meta.dirname, "..", "packages", "bitrix24-emulator", "src", "main.ts")
+  const main = path.join(import.meta.dirname, "..", "packages", "bitrix24-emulator", "src", "bin.ts")
   const child = spawn(
     process.execPath,
     ["--import", "tsx", main, "--burst", "0", "--operating-budget", "0"],

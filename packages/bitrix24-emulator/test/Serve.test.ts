@@ -48,7 +48,7 @@ describe("Serve.parseArgs", () => {
 
 describe("the emulator process", () => {
   it("prints `webhook: <url>` first, serves, and stops on SIGINT", async () => {
-    const main = path.join(import.meta.dirname, "..", "src", "main.ts")
+    const main = path.join(import.meta.dirname, "..", "src", "bin.ts")
     const child = spawn(process.execPath, ["--import", "tsx", main, "--burst", "0", "--seed", "3"], {
       stdio: ["ignore", "pipe", "inherit"],
     })

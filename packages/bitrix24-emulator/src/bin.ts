@@ -1,5 +1,5 @@
 /**
- * Standalone entry point: `pnpm tsx packages/bitrix24-emulator/src/main.ts [flags]` (see `Serve.ts`).
+ * Standalone entry point: `pnpm tsx packages/bitrix24-emulator/src/bin.ts [flags]` (see `Serve.ts`).
  * The project's CLI exposes the same as `pnpm pipeline emulator`.
  */
 import { NodeRuntime } from "@effect/platform-node"
