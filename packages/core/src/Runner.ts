@@ -1,4 +1,4 @@
-import { Chunk, Clock, Data, Effect, Option, Ref, Stream } from "effect"
+import { Chunk, Clock, Data, Deferred, Effect, Option, Ref, Stream } from "effect"
 import { type Outcome, type Prepared, prepare } from "./internal/runner/prepare.js"
 import { type Json, toJson } from "./Json.js"
 import * as Pipeline from "./Pipeline.js"
@@ -65,7 +65,8 @@ export interface PlanResult {
 }
 
 const UNRESOLVED = "UNRESOLVED_REFERENCE"
-const MAX_WRITE_ATTEMPTS = 3
+// The sink retries limits and transient errors itself; these attempts cover what it gave up on.
+const MAX_WRITE_ATTEMPTS = 5
 
 const message = (e: unknown): string =>
   typeof e === "object" && e !== null && "message" in e && typeof e.message === "string"
@@ -213,10 +214,12 @@ export const run = (
       const deferredLinks: Array<DeferredLink> = []
       // Ids created in a dry run exist nowhere else; references between dry-run records use them.
       const dryRunIds = new Map<string, string>()
-      const stopped = yield* Ref.make(false)
-      const stopSignal = options.stop
-        ? options.stop.pipe(Effect.zipRight(Ref.set(stopped, true)))
-        : Effect.never
+      // Set once a stop is requested; reading halts, in-flight batches finish and commit.
+      const stopping = yield* Deferred.make<void>()
+      if (options.stop)
+        yield* options.stop.pipe(Effect.zipRight(Deferred.succeed(stopping, undefined)), Effect.forkScoped)
+      const stopSignal = Deferred.await(stopping)
+      const isStopping = Deferred.isDone(stopping)
 
       // Numbers the batches of the run, for their batch ids.
       let batchSeq = 0
@@ -725,11 +728,11 @@ export const run = (
       const outcome = yield* Effect.either(
         Effect.gen(function* () {
           for (const name of selected) {
-            if (yield* Ref.get(stopped)) break
+            if (yield* isStopping) break
             const entity = pipeline.entities[name]!
             yield* runEntity({ name, entity, target: entity.to, conn: sources.get(entity.from.source)! })
           }
-          if (!(yield* Ref.get(stopped))) yield* linkDeferred
+          if (!(yield* isStopping)) yield* linkDeferred
         }).pipe(
           Effect.mapError((e) =>
             e._tag === "StateStoreError"
@@ -745,7 +748,7 @@ export const run = (
       const deadLetters = dryRun
         ? reports.reduce((n, r) => n + r.failed, 0)
         : yield* store.deadLetterCount(pipeline.name).pipe(Effect.orElseSucceed(() => 0))
-      const wasStopped = yield* Ref.get(stopped)
+      const wasStopped = yield* isStopping
       const status =
         outcome._tag === "Left"
           ? "failed"
