@@ -1,0 +1,38 @@
+/**
+ * The `pipeline` command's entry point (`pnpm pipeline <command>`). The only module that reads
+ * the process: the `.env` file of the working directory (the environment wins over it), argv,
+ * whether stderr is a terminal, and the exit code.
+ */
+import { existsSync } from "node:fs"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Effect, Exit, Layer } from "effect"
+import * as Cli from "./Cli.js"
+import * as ProgressDisplay from "./ProgressDisplay.js"
+
+if (existsSync(".env")) {
+  try {
+    process.loadEnvFile(".env")
+  } catch (e) {
+    console.error(`error: cannot read .env: ${e instanceof Error ? e.message : String(e)}`)
+    process.exit(1)
+  }
+}
+
+const exitCode = Cli.ExitCode.make()
+
+const environment = Layer.mergeAll(
+  NodeContext.layer,
+  Layer.succeed(ProgressDisplay.Output, {
+    isTTY: process.stderr.isTTY === true && process.env.CI === undefined,
+    stream: process.stderr,
+  }),
+  Layer.succeed(Cli.ExitCode, exitCode),
+)
+
+NodeRuntime.runMain(Cli.main(process.argv).pipe(Effect.provide(environment)), {
+  teardown: (exit, onExit) => {
+    const code = Effect.runSync(exitCode.get) ?? (Exit.isSuccess(exit) ? 0 : 1)
+    process.exitCode = code
+    onExit(code)
+  },
+})

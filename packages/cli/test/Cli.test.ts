@@ -1,0 +1,181 @@
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { type Project, project } from "./fixtures/Cli.js"
+import { readSinkFile } from "./fixtures/Fixture.js"
+import * as Pipelines from "./fixtures/pipelines.js"
+
+// Every test runs the real command (`node --import tsx src/bin.ts`) in one temporary project
+// whose `pipelines/` holds the fixture pipelines, with its own embedded state store.
+const TIMEOUT = 180_000
+
+let p: Project
+beforeAll(() => {
+  p = project()
+  p.writePipeline("crm.ts", Pipelines.crm)
+  p.writePipeline("deals.ts", Pipelines.deals)
+  p.writePipeline("cycle.ts", Pipelines.cycle)
+  p.writePipeline("unknown-ref.ts", Pipelines.unknownReference)
+  p.writePipeline("bad-field.ts", Pipelines.badField)
+  p.writePipeline("broken.ts", Pipelines.notAPipeline)
+  p.writePipeline("slow.ts", Pipelines.slow)
+})
+
+describe("pipeline (child process)", () => {
+  it("--help lists every command", { timeout: TIMEOUT }, async () => {
+    const r = await p.cli(["--help"])
+    expect(r.code).toBe(0)
+    for (const command of ["list", "plan", "run", "status", "failures", "retry", "reset", "emulator"]) {
+      expect(r.stdout).toMatch(new RegExp(`- ${command} `))
+    }
+  })
+
+  it("list shows the pipelines found, and the files that do not load, each with why", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const r = await p.cli(["list"])
+    const row = (name: string) => r.stdout.split("\n").find((l) => l.startsWith(`${name} `)) ?? ""
+    expect(row("crm")).toMatch(/crm\s+company, contact\s+\*\/15 \* \* \* \*\s+companies and their contacts/)
+    expect(row("deals")).toMatch(/deals\s+deal\s+on demand/)
+    expect(r.stdout).toContain(
+      "pipelines/broken.ts: pipelines/broken.ts must `export default Pipeline.make({...})`",
+    )
+    expect(r.stdout).toContain(
+      'pipelines/cycle.ts: pipeline "cycle", entity "alpha": reference cycle: alpha -> beta -> alpha',
+    )
+    // Files that do not load make the listing fail, so CI notices, without hiding the others.
+    expect(r.code).toBe(1)
+  })
+
+  it("plan on a reference cycle exits 1 naming the entities on it", { timeout: TIMEOUT }, async () => {
+    const r = await p.cli(["plan", "cycle"])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe(
+      'error: pipeline "cycle", entity "alpha": reference cycle: alpha -> beta -> alpha. Declare one of these references as { entity, field, deferred: true } to create without it and link afterwards',
+    )
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("plan with an unknown reference names the entity and the reference", { timeout: TIMEOUT }, async () => {
+    const r = await p.cli(["plan", "pipelines/unknown-ref.ts"])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe(
+      'error: pipeline "unknown-ref", entity "contact": reference to unknown entity "company" (entities: contact)',
+    )
+  })
+
+  it("plan shows order, counts, fields and the estimate; sink problems exit 1", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const ok = await p.cli(["plan", "crm"])
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toContain("Order: company → contact")
+    expect(ok.stdout).toMatch(/company\s+company\s+memory table companies\s+3\s+title/)
+    expect(ok.stdout).toMatch(/contact\s+contact\s+memory table people\s+3\s+companyId, name/)
+    expect(ok.stdout).toContain("Estimated duration: 60ms at the sink's rate")
+    expect(ok.stdout).toContain("Problems: none")
+
+    const bad = await p.cli(["plan", "bad-field"])
+    expect(bad.code).toBe(1)
+    expect(bad.stdout).toContain('company.badColour: the target has no field "badColour"')
+    expect(bad.stderr).toContain('error: the plan of pipeline "bad-field" has 1 problem')
+  })
+
+  it("an unknown pipeline names what was searched and what exists", { timeout: TIMEOUT }, async () => {
+    const r = await p.cli(["run", "nope"])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toMatch(/^error: no pipeline "nope" in pipelines \(found: .*crm.*\)/)
+  })
+
+  it("run creates every record once; a second run writes nothing", { timeout: TIMEOUT }, async () => {
+    const first = await p.cli(["run", "crm"])
+    expect(first.stderr).toBe("")
+    expect(first.code).toBe(0)
+    expect(first.stdout).toMatch(/company\s+company\s+3\s+3\s+0\s+0\s+0\s+0/)
+    expect(first.stdout).toMatch(/contact\s+contact\s+3\s+3\s+0\s+0\s+0\s+0/)
+    expect(first.stdout).toContain("Status: succeeded")
+    expect(first.stdout).toContain(`State: ${p.state}`)
+    const sink = readSinkFile(join(p.dir, "sink-crm.json"))
+    expect(Object.keys(sink.items.company ?? {})).toHaveLength(3)
+    expect(Object.values(sink.items.contact ?? {}).map((c) => c.fields.companyId)).toEqual(["1", "2", "2"])
+
+    const second = await p.cli(["run", "crm", "--json"])
+    expect(second.code).toBe(0)
+    const report = JSON.parse(second.stdout)
+    expect(report.status).toBe("succeeded")
+    expect(
+      report.entities.map((e: { created: number; unchanged: number }) => [e.created, e.unchanged]),
+    ).toEqual([
+      [0, 3],
+      [0, 3],
+    ])
+    expect(readSinkFile(join(p.dir, "sink-crm.json")).calls.create).toBe(sink.calls.create)
+
+    const status = await p.cli(["status", "crm"])
+    expect(status.code).toBe(0)
+    expect(status.stdout).toMatch(/company\s+3\s+0/)
+    expect(status.stdout).toMatch(/contact\s+3\s+0/)
+    expect(status.stdout.match(/succeeded/g)).toHaveLength(2)
+    expect(status.stdout).toContain("Dead letters: 0")
+  })
+
+  it("a record whose mapping throws is dead-lettered; the run exits 2; failures lists it; reset --yes clears", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const run = await p.cli(["run", "deals"])
+    expect(run.code).toBe(2)
+    expect(run.stdout).toMatch(/deal\s+deal\s+3\s+2\s+0\s+0\s+0\s+1/)
+    expect(run.stdout).toContain("Dead letters: 1 — see `pnpm pipeline failures deals`")
+
+    const failures = await p.cli(["failures", "deals"])
+    expect(failures.code).toBe(0)
+    expect(failures.stdout).toMatch(/deal\s+2\s+map\s+\S+\s+1\s+amount "n\/a" is not a number/)
+
+    const json = await p.cli(["failures", "deals", "--json"])
+    const [letter] = JSON.parse(json.stdout)
+    expect(letter).toMatchObject({
+      entity: "deal",
+      sourceKey: "2",
+      stage: "map",
+      message: 'amount "n/a" is not a number',
+      payload: { id: 2, title: "Broken", amount: "n/a" },
+      attempts: 1,
+    })
+
+    const refused = await p.cli(["reset", "deals"])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('error: refusing to reset pipeline "deals" without --yes')
+
+    const reset = await p.cli(["reset", "deals", "--yes"])
+    expect(reset.code).toBe(0)
+    const after = await p.cli(["status", "deals", "--json"])
+    const status = JSON.parse(after.stdout)
+    expect(status.deadLetters).toBe(0)
+    expect(status.idMap).toEqual([{ entity: "deal", created: 0, pending: 0 }])
+  })
+
+  it("SIGINT stops a run: batches in flight are committed and the interrupted report printed, exit 1", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const marker = join(p.dir, "reading")
+    const r = await p.cli(["run", "slow"], {
+      onSpawn: (pid) => {
+        const poll = setInterval(() => {
+          if (existsSync(marker)) {
+            clearInterval(poll)
+            setTimeout(() => process.kill(pid, "SIGINT"), 300)
+          }
+        }, 50)
+      },
+    })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("stopping: finishing the batches in flight")
+    expect(r.stdout).toContain("Status: interrupted")
+    const written = Object.keys(readSinkFile(join(p.dir, "sink-slow.json")).items.row ?? {}).length
+    expect(written).toBeGreaterThan(0)
+    expect(written).toBeLessThan(400)
+    const status = JSON.parse((await p.cli(["status", "slow", "--json"])).stdout)
+    expect(status.runs[0].status).toBe("interrupted")
+    expect(status.idMap).toEqual([{ entity: "row", created: written, pending: 0 }])
+  })
+})
