@@ -66,8 +66,10 @@ export const make = (
           application_name: `b24etl:${name}`.slice(0, 63),
           options: "-c default_transaction_read_only=on -c TimeZone=UTC -c DateStyle=ISO",
         })
-        // An idle connection that drops emits here; the next query reports it, so the process must not crash.
+        // A session the server ends (idle, or while the pool closes) emits "error"; queries in flight get
+        // the error through their own promise, so these listeners only keep the process from crashing.
         pool.on("error", () => {})
+        pool.on("connect", (client) => client.on("error", () => {}))
         return new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) })
       }),
       (db) => Effect.promise(() => db.destroy().catch(() => undefined)),

@@ -16,11 +16,19 @@ export const mysqlUrl = (database: string) => `mysql://root@127.0.0.1:3306/${dat
 
 const destroy = (db: Admin) => Effect.promise(() => db.destroy())
 
+/** A pool whose sessions may be ended by the server (other suites terminate backends) without crashing the run. */
+const pgPool = (config: pg.PoolConfig) => {
+  const pool = new pg.Pool(config)
+  pool.on("error", () => {})
+  pool.on("connect", (client) => client.on("error", () => {}))
+  return pool
+}
+
 /** A fresh PostgreSQL database, and a writable connection to it; dropped when the scope closes. */
 export const postgres = (database: string): Effect.Effect<Admin, never, Scope.Scope> =>
   Effect.gen(function* () {
     const server = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl("postgres"), max: 1 }) }),
+      dialect: new PostgresDialect({ pool: pgPool({ connectionString: pgUrl("postgres"), max: 1 }) }),
     })
     const recreate = Effect.promise(async () => {
       await sql`DROP DATABASE IF EXISTS ${sql.id(database)} WITH (FORCE)`.execute(server)
@@ -36,7 +44,7 @@ export const postgres = (database: string): Effect.Effect<Admin, never, Scope.Sc
         () =>
           new Kysely<unknown>({
             dialect: new PostgresDialect({
-              pool: new pg.Pool({
+              pool: pgPool({
                 connectionString: pgUrl(database),
                 max: 1,
                 application_name: "b24etl-test-admin",
