@@ -102,7 +102,9 @@ export const acquire = (
     const loseWith = (message: string) =>
       Deferred.fail(lost, new LockLost({ name, owner, message })).pipe(Effect.zipRight(Effect.interrupt))
     const renew = Effect.gen(function* () {
-      const result = yield* Effect.either(store.acquireLock(name, owner, leaseMs))
+      // Uninterruptible: a renewal still in flight when the scope closes must land before the
+      // release, or it would take the lock again after it was released.
+      const result = yield* Effect.either(Effect.uninterruptible(store.acquireLock(name, owner, leaseMs)))
       const now = yield* Clock.currentTimeMillis
       if (Either.isRight(result)) {
         if (result.right) {

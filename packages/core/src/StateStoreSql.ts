@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises"
+import { fileURLToPath } from "node:url"
 import { PGlite } from "@electric-sql/pglite"
 import { Clock, type Config, type ConfigError, Effect, Layer, Redacted, type Scope } from "effect"
 import {
@@ -196,7 +197,7 @@ export const makeFromUrl = (
     switch (kind) {
       case undefined:
       case "file":
-        return makePglite(kind === "file" ? new URL(raw).pathname : raw, options)
+        return makePglite(kind === "file" ? fileURLToPath(raw) : raw, options)
       case "postgres":
       case "postgresql":
         return Effect.flatMap(pool(drivers.postgres, "PostgreSQL", raw), (p) =>

@@ -12,6 +12,7 @@ import {
   Fiber,
   Layer,
   Option,
+  Redacted,
   type Scope,
   TestClock,
 } from "effect"
@@ -31,6 +32,8 @@ class Harness extends Context.Tag("test/StateStore/Harness")<
     readonly store: StateStoreSql.SqlStateStore
     /** Every query the store ran, for counting. */
     readonly queries: Array<string>
+    /** The URL (or directory) the store was opened from. */
+    readonly url: string
     /** Another store on the same database, as a second process would open it (server databases). */
     readonly another: Option.Option<Effect.Effect<StateStoreSql.SqlStateStore, StateStoreError, Scope.Scope>>
     /**
@@ -85,6 +88,7 @@ const serverHarness = (
       return {
         store,
         queries,
+        url: db.url,
         another: Option.some(StateStoreSql.makeFromUrl(db.url, StateDrivers.drivers)),
         migrations,
       }
@@ -112,7 +116,7 @@ const pgliteHarness = Layer.scoped(
       // What the first opening wrote is still there after closing and reopening the directory.
       assert.deepStrictEqual(yield* store.checkpoint("migrations", "e"), Option.some({ id: 7 }))
     })
-    return { store, queries, another: Option.none(), migrations }
+    return { store, queries, url: dir, another: Option.none(), migrations }
   }),
 )
 
@@ -573,9 +577,19 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
     }),
   )
 
-  it.scoped("the location and error messages hide the password", () =>
+  it.scoped("opens by URL (also Redacted); the location and error messages hide the password", () =>
     Effect.gen(function* () {
-      const { store } = yield* Harness
+      const { store, url: own } = yield* Harness
+      // The other spelling of each scheme, from a Redacted config value.
+      const alias = own.replace(/^postgres:/, "postgresql:").replace(/^mysql:/, "mariadb:")
+      if (store.dialect !== "pglite") {
+        const again = yield* StateStoreSql.makeFromUrl(Redacted.make(alias), StateDrivers.drivers)
+        assert.strictEqual(again.dialect, store.dialect)
+        assert.deepStrictEqual(yield* versions(again), [1])
+      }
+      const unsupported = yield* Effect.flip(StateStoreSql.makeFromUrl("sqlite://etl:pw@x/state.db", {}))
+      assert.include(unsupported.message, "unsupported state store URL")
+      assert.notInclude(unsupported.message, "pw@")
       if (store.dialect !== "pglite") {
         // Nothing listens on port 9: opening fails, and neither location nor message shows the password.
         const url = `${store.dialect}://etl:hunter2secret@127.0.0.1:9/state`

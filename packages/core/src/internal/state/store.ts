@@ -114,6 +114,15 @@ const isMysqlRace = (e: unknown): boolean => {
   return errno === 1213 || errno === 1062 || errno === 1205
 }
 
+/**
+ * A deadlock or serialization failure: the database rolled the transaction back and asks for it
+ * to be run again. Every operation here is one transaction, so running it again is safe.
+ */
+const isRetryable = (e: unknown): boolean => {
+  const error = e as { errno?: unknown; code?: unknown } | null
+  return error?.errno === 1213 || error?.code === "40P01" || error?.code === "40001"
+}
+
 const idMapColumns = (kind: Kind) =>
   [
     "entity",
@@ -161,7 +170,7 @@ export const make = (options: {
       Effect.tryPromise({
         try: () => run(now),
         catch: (cause) => new StateStoreError({ operation, message: scrub(errorText(cause)), cause }),
-      }),
+      }).pipe(Effect.retry({ times: 3, while: (e) => isRetryable(e.cause) })),
     )
 
   const inTransaction = <A>(body: (trx: Transaction<Database>) => Promise<A>): Promise<A> =>
