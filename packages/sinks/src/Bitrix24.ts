@@ -107,7 +107,7 @@ const setting = <A>(value: Setting<A>): Effect.Effect<A, ConfigError.ConfigError
   Config.isConfig(value) ? (value as Config.Config<A>) : Effect.succeed(value as A)
 
 const rateConfig = (text: string): Either.Either<RateLimiter.Limits, ConfigError.ConfigError> =>
-  Either.mapLeft(RateLimiter.parse(text), (message) => ConfigError.InvalidData([], message))
+  Either.mapLeft(RateLimiter.parse(text), (message) => ConfigError.InvalidData(["BITRIX24_RATE"], message))
 
 /**
  * The sink's configuration from the environment:
