@@ -69,10 +69,13 @@ export interface Options {
   readonly bufferSize?: number | undefined
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a sink of any target type; entities' targets are checked against its kind
+export type AnySink = Sink.Sink<any>
+
 export interface Definition<Entities extends Record<string, AnyEntity> = Record<string, AnyEntity>> {
   readonly name: string
   readonly description?: string | undefined
-  readonly sink: Sink.Sink<Sink.Target>
+  readonly sink: AnySink
   readonly entities: Entities
   readonly schedule?: string | ScheduleDefinition | undefined
   readonly options?: Options | undefined

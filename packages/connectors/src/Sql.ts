@@ -1,0 +1,112 @@
+import * as Source from "@b24etl/core/Source"
+import { Effect, type Redacted, type Scope } from "effect"
+import type { RawBuilder } from "kysely"
+import * as Redact from "./internal/redact.js"
+import * as SqlDriver from "./internal/sqlDriver.js"
+import * as Mysql from "./Mysql.js"
+import * as Postgres from "./Postgres.js"
+import * as SqlSpec from "./SqlSpec.js"
+
+/**
+ * A SQL source whose engine follows its URL: `postgres://` / `postgresql://` read through
+ * `Postgres`, `mysql://` / `mariadb://` through `Mysql`. One pipeline then reads either kind of
+ * legacy database, chosen by configuration (`LEGACY_DATABASE_URL`).
+ *
+ * The URL may also come from an effect run in the run's scope, e.g. one that starts an embedded
+ * database and answers its address.
+ */
+
+export type Engine = "postgres" | "mysql"
+
+/** A query written once per engine, where the SQL differs (aggregates, functions). */
+export interface PerEngine {
+  readonly postgres: string | RawBuilder<unknown>
+  readonly mysql: string | RawBuilder<unknown>
+}
+
+export interface SqlSourceConfig {
+  readonly url:
+    | SqlDriver.UrlInput
+    | Effect.Effect<string | Redacted.Redacted<string>, Source.SourceError, Scope.Scope>
+  /** The source's name in messages and the default `originatorId`. Default `sql`. */
+  readonly name?: string | undefined
+  readonly chunkSize?: number | undefined
+  readonly poolSize?: number | undefined
+}
+
+/** Spec as stored in a pipeline: a query may hold one SQL text per engine. */
+export type Spec =
+  | SqlSpec.TableSpec
+  | (Omit<SqlSpec.QuerySpec, "sql"> & { readonly sql: SqlSpec.QuerySpec["sql"] | PerEngine })
+
+export interface SqlSource extends Source.Source<Spec> {
+  readonly table: <Row = Readonly<Record<string, unknown>>>(
+    table: string,
+    options: SqlSpec.TableOptions,
+  ) => Source.SourceStream<Row>
+  readonly query: <Row = Readonly<Record<string, unknown>>>(
+    sql: string | RawBuilder<unknown> | PerEngine,
+    options: SqlSpec.StreamOptions,
+  ) => Source.SourceStream<Row>
+}
+
+/** The engine a URL names, or undefined. */
+export const engineOf = (url: string): Engine | undefined => {
+  const scheme = url.slice(0, url.indexOf(":")).toLowerCase()
+  return scheme === "postgres" || scheme === "postgresql"
+    ? "postgres"
+    : scheme === "mysql" || scheme === "mariadb"
+      ? "mysql"
+      : undefined
+}
+
+const isPerEngine = (sql: unknown): sql is PerEngine =>
+  typeof sql === "object" && sql !== null && "postgres" in sql && "mysql" in sql
+
+const forEngine = (spec: Spec, engine: Engine): SqlSpec.Spec =>
+  spec._tag === "Query" && isPerEngine(spec.sql) ? { ...spec, sql: spec.sql[engine] } : (spec as SqlSpec.Spec)
+
+export const source = (config: SqlSourceConfig): SqlSource => {
+  const name = config.name ?? "sql"
+  const url = Effect.isEffect(config.url)
+    ? (config.url as Effect.Effect<string | Redacted.Redacted<string>, Source.SourceError, Scope.Scope>)
+    : SqlDriver.resolveUrl(name, config.url as SqlDriver.UrlInput)
+  const connect = Effect.gen(function* () {
+    const resolved = yield* url
+    const text = SqlDriver.urlText(resolved)
+    const engine = engineOf(text)
+    if (engine === undefined) {
+      return yield* Effect.fail(
+        new Source.SourceError({
+          source: name,
+          message: `${Redact.url(resolved)} is not a database URL: use postgres://… or mysql://…`,
+        }),
+      )
+    }
+    const options = { url: resolved, name, chunkSize: config.chunkSize, poolSize: config.poolSize }
+    const connection = engine === "postgres" ? yield* Postgres.make(options) : yield* Mysql.make(options)
+    const adapted: Source.Connection<Spec> = {
+      check: (spec) => connection.check(forEngine(spec, engine)),
+      read: (spec, request) => connection.read(forEngine(spec, engine), request),
+      count: connection.count
+        ? (spec, request) => connection.count!(forEngine(spec, engine), request)
+        : undefined,
+    }
+    return adapted
+  })
+  const base: Source.Source<Spec> = {
+    version: Source.version,
+    kind: "sql",
+    name,
+    describe: (spec) =>
+      spec._tag === "Query" && isPerEngine(spec.sql)
+        ? "query (per engine)"
+        : SqlSpec.describe(spec as SqlSpec.Spec),
+    connect,
+  }
+  return {
+    ...base,
+    table: (table, options) => Source.stream(base, { _tag: "Table", table, ...options }),
+    query: (sql, options) => Source.stream(base, { _tag: "Query", sql, ...options }),
+  }
+}
