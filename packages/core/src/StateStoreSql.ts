@@ -26,7 +26,7 @@ import { StateStore, StateStoreError } from "./StateStore.js"
  * `Drivers` factory that makes one from a URL.
  */
 
-export type { LockHolder, SqlStateStore } from "./internal/state/store.js"
+export { type LockHolder, maxSourceKeyLength, type SqlStateStore } from "./internal/state/store.js"
 
 export type DialectKind = Kind
 

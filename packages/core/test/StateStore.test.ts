@@ -225,6 +225,40 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
     }),
   )
 
+  it.effect(
+    "keys of up to 255 characters, in any case or script, are kept exactly; longer ones are refused",
+    () =>
+      Effect.gen(function* () {
+        const { store } = yield* Harness
+        const p = "keys"
+        const longest = `${"k".repeat(254)}\u00e9`
+        const odd = ['["eu","42"]', "trailing ", "trailing", "Ünïcødé 😀", "a'b\"c\\d"]
+        yield* store.commit({
+          pipeline: p,
+          entity: "company",
+          created: created([longest, ...odd]).map((r) => ({
+            ...r,
+            targetId: r.sourceKey.length.toString(),
+            payloadHash: "h",
+          })),
+        })
+        const found = yield* store.lookup(p, "company", [longest, ...odd])
+        assert.deepStrictEqual([...found.keys()].sort(), [longest, ...odd].sort())
+        assert.strictEqual(found.get("trailing ")!.targetId, "9")
+        const tooLong = yield* Effect.flip(
+          store.commit({ pipeline: p, entity: "company", created: created(["x".repeat(256)]) }),
+        )
+        assert.include(tooLong.message, "company key")
+        assert.include(tooLong.message, "up to 255")
+        const notPending = yield* Effect.flip(
+          store.markPending(p, "company", "b", [
+            { sourceKey: "y".repeat(300), targetType: "company", payloadHash: "h" },
+          ]),
+        )
+        assert.include(notPending.message, "300 characters")
+      }),
+  )
+
   it.effect("committing the same batch twice is harmless", () =>
     Effect.gen(function* () {
       const { store } = yield* Harness

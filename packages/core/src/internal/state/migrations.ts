@@ -27,9 +27,24 @@ const types = (kind: Kind) => ({
   integer: sql`integer`,
 })
 
-/** MySQL compares with the table's collation: binary, so `ABC` and `abc ` stay different keys. */
-const tableOptions = (kind: Kind): RawBuilder<unknown> =>
-  kind === "mysql" ? sql`engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin` : sql``
+/**
+ * MySQL compares with the table's collation, and keys must compare byte for byte: `ABC` is not
+ * `abc`, and `x ` is not `x`. `utf8mb4_bin` is case-sensitive but ignores trailing spaces (PAD
+ * SPACE), so the no-pad binary collation is preferred: MariaDB's `utf8mb4_nopad_bin`, MySQL 8's
+ * `utf8mb4_0900_bin`. Servers with neither (MySQL 5.7) get `utf8mb4_bin`.
+ */
+const mysqlCollation = async (db: Db): Promise<string> => {
+  const found = await sql<{ name: string }>`
+    select collation_name as name from information_schema.collations
+    where collation_name in ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')`.execute(db)
+  const names = found.rows.map((r) => r.name)
+  return names.find((n) => n === "utf8mb4_nopad_bin") ?? names[0] ?? "utf8mb4_bin"
+}
+
+const tableOptions = async (db: Db, kind: Kind): Promise<RawBuilder<unknown>> =>
+  kind === "mysql"
+    ? sql`engine = InnoDB default charset = utf8mb4 collate = ${sql.raw(await mysqlCollation(db))}`
+    : sql``
 
 /** `create index if not exists` is not MySQL syntax (MariaDB has it), so MySQL asks the catalog first. */
 const createIndex = async (
@@ -65,7 +80,7 @@ export const migrations: ReadonlyArray<Migration> = [
     name: "state tables: runs, checkpoints, id_map, dead_letters, locks",
     up: async (db, kind) => {
       const t = types(kind)
-      const options = tableOptions(kind)
+      const options = await tableOptions(db, kind)
       await db.schema
         .createTable("runs")
         .ifNotExists()
@@ -96,11 +111,12 @@ export const migrations: ReadonlyArray<Migration> = [
         .addColumn("pipeline", t.name, (c) => c.notNull())
         .addColumn("entity", t.name, (c) => c.notNull())
         .addColumn("source_key", t.key, (c) => c.notNull())
-        .addColumn("target_type", t.short, (c) => c.notNull())
-        .addColumn("target_id", t.short)
-        .addColumn("payload_hash", t.short, (c) => c.notNull())
+        .addColumn("target_type", t.name, (c) => c.notNull())
+        .addColumn("target_id", t.key)
+        .addColumn("payload_hash", t.name, (c) => c.notNull())
         .addColumn("status", sql`varchar(16)`, (c) => c.notNull())
-        .addColumn("batch_id", t.short)
+        // The runner's batch ids are `run id:entity:sequence`.
+        .addColumn("batch_id", t.key)
         .addColumn("updated_at", t.timestamp, (c) => c.notNull())
         .addPrimaryKeyConstraint("id_map_pk", ["pipeline", "entity", "source_key"])
         .modifyEnd(options)
@@ -143,14 +159,14 @@ export const latestVersion = migrations.reduce((max, m) => Math.max(max, m.versi
 /** Arbitrary but fixed: the advisory lock that serialises migrations on PostgreSQL and PGlite. */
 const advisoryLockKey = 7_241_020_501
 
-const createMigrationsTable = (db: Db, kind: Kind) =>
+const createMigrationsTable = async (db: Db, kind: Kind) =>
   db.schema
     .createTable("schema_migrations")
     .ifNotExists()
     .addColumn("version", sql`integer`, (c) => c.primaryKey())
     .addColumn("name", sql`varchar(255)`, (c) => c.notNull())
     .addColumn("applied_at", types(kind).timestamp, (c) => c.notNull())
-    .modifyEnd(tableOptions(kind))
+    .modifyEnd(await tableOptions(db, kind))
     .execute()
 
 const applyPending = async (db: Db, kind: Kind, now: number): Promise<ReadonlyArray<Migration>> => {

@@ -100,6 +100,20 @@ const unique = (keys: ReadonlyArray<string>): ReadonlyArray<string> =>
 
 const parseJson = (text: string): Json => JSON.parse(text) as Json
 
+/** The longest source key the id map holds (`varchar(255)`: MySQL's index limit allows no more). */
+export const maxSourceKeyLength = 255
+
+/** Names the first key too long for the id map, so the failure says which record it was. */
+const checkKeys = (entity: string, keys: Iterable<string>) => {
+  for (const key of keys) {
+    if (key.length > maxSourceKeyLength && [...key].length > maxSourceKeyLength) {
+      throw new Error(
+        `${entity} key ${JSON.stringify(key.slice(0, 60))}… is ${[...key].length} characters; the id map holds keys of up to ${maxSourceKeyLength}`,
+      )
+    }
+  }
+}
+
 const errorText = (e: unknown): string => {
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code
@@ -477,6 +491,10 @@ export const make = (options: {
     markPending: (pipeline, entity, batchId, rows) =>
       attempt("recording a batch as pending", async (millis) => {
         if (rows.length === 0) return
+        checkKeys(
+          entity,
+          rows.map((r) => r.sourceKey),
+        )
         const now = Time.toSql(millis)
         const write = async (trx: Db) => {
           for (const part of chunks(
@@ -546,6 +564,11 @@ export const make = (options: {
         const released = unique(batch.released ?? [])
         const recovered = unique(batch.recovered ?? [])
         const letters = batch.deadLetters ?? []
+        checkKeys(
+          batch.entity,
+          batch.created.map((r) => r.sourceKey),
+        )
+        for (const d of letters) checkKeys(d.entity, [d.sourceKey])
         if (
           batch.created.length === 0 &&
           released.length === 0 &&
