@@ -11,6 +11,7 @@ import {
   type PostgresPool,
 } from "kysely"
 import { PGliteDialect } from "kysely-pglite-dialect"
+import * as DirectoryLock from "./internal/state/directoryLock.js"
 import * as Migrations from "./internal/state/migrations.js"
 import type { Database, Kind } from "./internal/state/schema.js"
 import * as Store from "./internal/state/store.js"
@@ -105,25 +106,39 @@ export const make = (options: Options): Effect.Effect<Store.SqlStateStore, State
 export const layer = (options: Options): Layer.Layer<StateStore, StateStoreError> =>
   Layer.scoped(StateStore, make(options))
 
-/** Opens PGlite persisted in `directory` (created if missing). */
+/**
+ * Opens PGlite persisted in `directory` (created if missing). One process at a time: the
+ * directory is locked (`<directory>.lock`) while open, and a second opening fails saying which
+ * process has it.
+ */
 export const makePglite = (
   directory: string,
   options?: { readonly onQuery?: ((sql: string) => void) | undefined },
 ): Effect.Effect<Store.SqlStateStore, StateStoreError, Scope.Scope> =>
   Effect.gen(function* () {
+    const failure = (cause: unknown) =>
+      new StateStoreError({
+        operation: `opening the embedded database in ${directory}`,
+        message: cause instanceof Error ? cause.message : String(cause),
+        cause,
+      })
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          await mkdir(directory, { recursive: true })
+          return DirectoryLock.take(directory)
+        },
+        catch: failure,
+      }),
+      (lock) => Effect.promise(() => lock.release()),
+    )
     const pglite = yield* Effect.tryPromise({
       try: async () => {
-        await mkdir(directory, { recursive: true })
         const db = new PGlite(directory)
         await db.waitReady
         return db
       },
-      catch: (cause) =>
-        new StateStoreError({
-          operation: `opening the embedded database in ${directory}`,
-          message: cause instanceof Error ? cause.message : String(cause),
-          cause,
-        }),
+      catch: failure,
     })
     return yield* make({
       dialect: new PGliteDialect(pglite),
@@ -132,6 +147,9 @@ export const makePglite = (
       onQuery: options?.onQuery,
     })
   })
+
+/** Where the embedded state lives unless configured otherwise, relative to the working directory. */
+export const defaultDirectory = ".pipeline/state"
 
 /** The embedded default: PGlite persisted in `directory`, e.g. `.pipeline/state`. */
 export const layerPglite = (directory: string): Layer.Layer<StateStore, StateStoreError> =>

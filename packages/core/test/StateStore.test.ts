@@ -621,6 +621,12 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
         assert.strictEqual(again.dialect, store.dialect)
         assert.deepStrictEqual(yield* versions(again), [1])
       }
+      if (store.dialect === "pglite") {
+        // A PGlite directory is one process's: opening it again while it is open is refused.
+        const busy = yield* Effect.flip(StateStoreSql.makeFromUrl(own, {}))
+        assert.include(busy.message, `is open in process ${process.pid}`)
+        assert.deepStrictEqual(yield* versions(store), [1])
+      }
       const unsupported = yield* Effect.flip(StateStoreSql.makeFromUrl("sqlite://etl:pw@x/state.db", {}))
       assert.include(unsupported.message, "unsupported state store URL")
       assert.notInclude(unsupported.message, "pw@")
