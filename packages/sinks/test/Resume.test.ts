@@ -1,0 +1,104 @@
+/**
+ * Kill -9 in the middle of a migration, several times, then resume: the portal ends with every
+ * record exactly once. The migration runs in child processes; the portal (the emulator) and the
+ * state directory outlive them.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import type * as Legacy from "./fixtures/legacy.js"
+import { portal } from "./support.js"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const tsx = join(here, "../../../node_modules/.bin/tsx")
+const child = join(here, "fixtures/migrate-child.ts")
+
+interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly output: string
+}
+
+const start = (env: Record<string, string>): { proc: ChildProcess; exit: Promise<Exit> } => {
+  const proc = spawn(tsx, [child], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  proc.stdout?.on("data", (d) => {
+    output += String(d)
+  })
+  proc.stderr?.on("data", (d) => {
+    output += String(d)
+  })
+  const exit = new Promise<Exit>((resolve) =>
+    proc.on("exit", (code, signal) => resolve({ code, signal, output })),
+  )
+  return { proc, exit }
+}
+
+describe("resume", () => {
+  it.scopedLive(
+    "SIGKILL at three points of a migration, then a resumed run: every record once, none twice",
+    () =>
+      Effect.gen(function* () {
+        const sizes: Legacy.Sizes = { companies: 300, contacts: 900, deals: 600 }
+        const total = sizes.companies + sizes.contacts + sizes.deals
+        const emulator = yield* portal({ rateLimit: { burst: 0 }, latencyMs: 15 })
+        const stateDir = mkdtempSync(join(tmpdir(), "b24etl-sinks-resume-"))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => rmSync(stateDir, { recursive: true, force: true })),
+        )
+        const env = {
+          B24_WEBHOOK_URL: emulator.webhookUrl,
+          B24_STATE_DIR: stateDir,
+          B24_SIZES: JSON.stringify(sizes),
+        }
+        const created = Effect.map(emulator.counters, (c) =>
+          Object.values(c.itemsByType).reduce((a, b) => a + b, 0),
+        )
+        const kills: Array<number> = []
+        for (const at of [150, 700, 1400]) {
+          // The killed run's lock lease (1 s) runs out before the next run may start.
+          yield* Effect.sleep(Duration.millis(1_200))
+          const run = start(env)
+          yield* Effect.addFinalizer(() => Effect.sync(() => run.proc.kill("SIGKILL")))
+          // Wait until the portal holds `at` items (or the run ends first), then kill -9.
+          const ended = yield* Effect.gen(function* () {
+            for (;;) {
+              if (run.proc.exitCode !== null) return true
+              if ((yield* created) >= at) return false
+              yield* Effect.sleep(Duration.millis(5))
+            }
+          }).pipe(Effect.timeout("120 seconds"))
+          if (!ended) {
+            run.proc.kill("SIGKILL")
+            kills.push(yield* created)
+          }
+          const exit = yield* Effect.promise(() => run.exit)
+          if (!ended) assert.strictEqual(exit.signal, "SIGKILL", exit.output)
+        }
+        assert.strictEqual(kills.length, 3, `killed at ${kills.join(", ")}`)
+        assert.isBelow(kills[2]!, total)
+        let final: Exit | undefined
+        for (let attempt = 0; attempt < 10; attempt++) {
+          yield* Effect.sleep(Duration.millis(1_200))
+          final = yield* Effect.promise(() => start(env).exit)
+          if (final.code === 0) break
+        }
+        assert.strictEqual(final?.code, 0, final?.output)
+        assert.strictEqual(yield* created, total)
+        const check = (type: number, n: number) =>
+          Effect.map(emulator.items(type), (items) => {
+            const origins = items.map((i) => String(i.originId))
+            assert.strictEqual(new Set(origins).size, items.length, "duplicates in the portal")
+            assert.strictEqual(items.length, n)
+          })
+        yield* check(4, sizes.companies)
+        yield* check(3, sizes.contacts)
+        yield* check(2, sizes.deals)
+      }),
+    240_000,
+  )
+})
