@@ -266,9 +266,10 @@ const executeRun = (
 ) =>
   handled(
     Effect.gen(function* () {
-      const { pipeline } = yield* PipelineLoader.load(args.pipeline)
+      const { pipeline, order } = yield* PipelineLoader.load(args.pipeline)
       const output = yield* ProgressDisplay.Output
-      const layer = Layer.merge(State.layer(args.state), ProgressDisplay.layer({ json: args.json })).pipe(
+      const display = ProgressDisplay.layer({ json: args.json, entities: options.entities ?? order })
+      const layer = Layer.merge(State.layer(args.state), display).pipe(
         Layer.provide(Layer.succeed(ProgressDisplay.Output, output)),
       )
       const stop = yield* Deferred.make<void>()
@@ -343,6 +344,25 @@ const retry = Command.make(
 // ---------------------------------------------------------------------------------------------
 // status
 
+/** A run's totals from the stats the runner stores with it (`{ entities: EntityReport[] }`). */
+const runTotals = (
+  stats: unknown,
+): {
+  readonly read?: number
+  readonly created?: number
+  readonly updated?: number
+  readonly failed?: number
+} => {
+  const entities = (stats as { entities?: unknown } | null)?.entities
+  if (!Array.isArray(entities)) return {}
+  const sum = (k: string) =>
+    entities.reduce((n: number, e: unknown) => {
+      const v = (e as Record<string, unknown> | null)?.[k]
+      return n + (typeof v === "number" ? v : 0)
+    }, 0)
+  return { read: sum("read"), created: sum("created"), updated: sum("updated"), failed: sum("failed") }
+}
+
 const status = Command.make(
   "status",
   {
@@ -407,15 +427,30 @@ const status = Command.make(
                       { header: "STATUS" },
                       { header: "STARTED" },
                       { header: "DURATION", align: "right" },
+                      { header: "READ", align: "right" },
+                      { header: "CREATED", align: "right" },
+                      { header: "UPDATED", align: "right" },
+                      { header: "FAILED", align: "right" },
                     ],
-                    runs.map((r) => [
-                      r.id,
-                      r.status,
-                      Format.timestamp(r.startedAt),
-                      r.finishedAt === null
-                        ? "-"
-                        : Format.duration(r.finishedAt.getTime() - r.startedAt.getTime()),
-                    ]),
+                    runs.map((r) => {
+                      const t = runTotals(r.stats)
+                      const n = (k: keyof typeof t) => {
+                        const v = t[k]
+                        return v === undefined ? "-" : Format.count(v)
+                      }
+                      return [
+                        r.id,
+                        r.status,
+                        Format.timestamp(r.startedAt),
+                        r.finishedAt === null
+                          ? "-"
+                          : Format.duration(r.finishedAt.getTime() - r.startedAt.getTime()),
+                        n("read"),
+                        n("created"),
+                        n("updated"),
+                        n("failed"),
+                      ]
+                    }),
                   ),
             )
             yield* Console.log("")
@@ -554,8 +589,21 @@ const reset = Command.make(
           args.state,
           Effect.gen(function* () {
             const store = yield* StateStore
-            if (args.entity.length === 0) yield* store.reset(name)
-            else for (const entity of args.entity) yield* store.reset(name, entity)
+            // The run's lock: resetting under a running pipeline would make it create records twice.
+            const lock = `pipeline:${name}`
+            const owner = `reset-${Math.random().toString(36).slice(2, 10)}`
+            const acquired = yield* store.acquireLock(lock, owner, 60_000)
+            if (!acquired) {
+              return yield* new CliError({
+                message: `pipeline "${name}" is running (lock ${lock} is held); wait for the run to end, then reset`,
+              })
+            }
+            yield* Effect.ensuring(
+              args.entity.length === 0
+                ? store.reset(name)
+                : Effect.forEach(args.entity, (entity) => store.reset(name, entity), { discard: true }),
+              store.releaseLock(lock, owner).pipe(Effect.ignore),
+            )
             yield* Console.log(
               `Reset ${what}: id map, checkpoints and dead letters cleared (${store.location}).`,
             )

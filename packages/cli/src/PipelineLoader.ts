@@ -26,9 +26,11 @@ export class PipelineNotFound extends Data.TaggedError("PipelineNotFound")<{
   readonly available: ReadonlyArray<string>
 }> {
   override get message(): string {
-    const where = this.searched.length === 0 ? "no pipeline directory" : this.searched.join(", ")
+    if (this.searched.length === 0) {
+      return `no pipeline "${this.name}": there is no pipelines/ directory here and PIPELINE_DIR is not set; run from the project root or give the path of the pipeline's file`
+    }
     const found = this.available.length === 0 ? "none found" : `found: ${this.available.join(", ")}`
-    return `no pipeline "${this.name}" in ${where} (${found}); give a pipeline's name or the path of its file`
+    return `no pipeline "${this.name}" in ${this.searched.join(", ")} (${found}); give a pipeline's name or the path of its file`
   }
 }
 

@@ -120,17 +120,48 @@ export const lines = (
 ): Layer.Layer<Progress.Progress> =>
   Layer.scoped(Progress.Progress, makeLines({ write: (line) => Console.log(line), interval }))
 
-const BAR_WIDTH = 24
+const BAR_WIDTH = 12
 
-const barGraphic = (state: EntityState): string => {
-  if (state.total === undefined) return ""
-  const ratio = state.total === 0 ? 1 : Math.min(1, state.counters.read / state.total)
-  const full = Math.round(ratio * BAR_WIDTH)
-  return `${"█".repeat(full)}${"░".repeat(BAR_WIDTH - full)} `
+/**
+ * One bar's line, compact enough for an 80-column terminal:
+ * `company  ██████░░░░░░  45% 450/1,000  written 430  unchanged 10  failed 10  60/s  ETA 9.2s`.
+ */
+export const barLine = (entity: string, state: EntityState, now: number, done: boolean): string => {
+  const c = state.counters
+  const ratio =
+    state.total === undefined ? undefined : state.total === 0 ? 1 : Math.min(1, c.read / state.total)
+  const bar =
+    ratio === undefined
+      ? ""
+      : `${"█".repeat(Math.round(ratio * BAR_WIDTH))}${"░".repeat(BAR_WIDTH - Math.round(ratio * BAR_WIDTH))} ${String(Math.floor(ratio * 100)).padStart(3)}% `
+  const read =
+    state.total === undefined
+      ? `read ${Format.count(c.read)}`
+      : `${Format.count(c.read)}/${Format.count(state.total)}`
+  const { rate, etaMs } = speed(state, now)
+  const parts = done
+    ? [
+        `created ${Format.count(c.created)}`,
+        `updated ${Format.count(c.updated)}`,
+        `unchanged ${Format.count(c.unchanged)}`,
+        `failed ${Format.count(c.failed)}`,
+        `in ${Format.duration(now - state.startedAt)}`,
+      ]
+    : [
+        `written ${Format.count(written(c))}`,
+        `unchanged ${Format.count(c.unchanged)}`,
+        `failed ${Format.count(c.failed)}`,
+        rate === undefined ? undefined : `${Format.count(Math.round(rate))}/s`,
+        etaMs === undefined ? undefined : `ETA ${Format.duration(etaMs)}`,
+      ]
+  return `${entity}  ${bar}${read}  ${parts.filter((p) => p !== undefined).join("  ")}`
 }
 
 /** Live bars, one per entity, redrawn in place on `stream`; notes are printed above them. */
-export const bars = (stream: NodeJS.WritableStream): Layer.Layer<Progress.Progress> =>
+export const bars = (
+  stream: NodeJS.WritableStream,
+  entities: ReadonlyArray<string> = [],
+): Layer.Layer<Progress.Progress> =>
   Layer.scoped(
     Progress.Progress,
     Effect.gen(function* () {
@@ -147,24 +178,23 @@ export const bars = (stream: NodeJS.WritableStream): Layer.Layer<Progress.Progre
         ),
         (m) => Effect.sync(() => m.stop()),
       )
-      const entities = new Map<
+      const shown = new Map<
         string,
-        { state: EntityState; bar: ReturnType<typeof multi.create>; done: boolean; width: number }
+        { state: EntityState; bar: ReturnType<typeof multi.create>; done: boolean }
       >()
-      let nameWidth = 8
+      // Known names align the bars from the start; the width only grows for names not announced.
+      let nameWidth = Math.max(0, ...entities.map((e) => e.length))
       const render = (entity: string, now: number) => {
-        const e = entities.get(entity)
+        const e = shown.get(entity)
         if (e === undefined) return
-        const name = entity.padEnd(nameWidth)
-        const text = e.done ? finishedLine(name, e.state, now) : runningLine(name, e.state, now)
-        e.bar.update(e.state.counters.read, { line: `${barGraphic(e.state)}${text}` })
+        e.bar.update(e.state.counters.read, { line: barLine(entity.padEnd(nameWidth), e.state, now, e.done) })
       }
       // Rate and ETA move even while nothing is read (a rate-limit pause): refresh them every second.
       yield* Effect.forkScoped(
         Effect.schedule(
           Clock.currentTimeMillis.pipe(
             Effect.map((now) => {
-              for (const [entity, e] of entities) if (!e.done) render(entity, now)
+              for (const [entity, e] of shown) if (!e.done) render(entity, now)
             }),
           ),
           Schedule.spaced("1 second"),
@@ -177,19 +207,19 @@ export const bars = (stream: NodeJS.WritableStream): Layer.Layer<Progress.Progre
             nameWidth = Math.max(nameWidth, entity.length)
             const state = { total, counters: Progress.emptyCounters, startedAt: now }
             const bar = multi.create(total ?? 0, 0, { line: "" })
-            entities.set(entity, { state, bar, done: false, width: nameWidth })
+            shown.set(entity, { state, bar, done: false })
             render(entity, now)
           }),
         advance: (entity, delta) =>
           withNow((now) => {
-            const e = entities.get(entity)
+            const e = shown.get(entity)
             if (e === undefined) return
             e.state = { ...e.state, counters: Progress.add(e.state.counters, delta) }
             render(entity, now)
           }),
         finish: (entity) =>
           withNow((now) => {
-            const e = entities.get(entity)
+            const e = shown.get(entity)
             if (e === undefined) return
             e.done = true
             render(entity, now)
@@ -203,7 +233,13 @@ export const bars = (stream: NodeJS.WritableStream): Layer.Layer<Progress.Progre
 export const silent: Layer.Layer<Progress.Progress> = Progress.silent
 
 /** The display for a run: nothing with `--json`, bars on a terminal, plain lines otherwise. */
-export const layer = (options: { readonly json: boolean }): Layer.Layer<Progress.Progress, never, Output> =>
+export const layer = (options: {
+  readonly json: boolean
+  /** The entities the run will show, to align their bars. */
+  readonly entities?: ReadonlyArray<string> | undefined
+}): Layer.Layer<Progress.Progress, never, Output> =>
   options.json
     ? silent
-    : Layer.unwrapEffect(Effect.map(Output, (output) => (output.isTTY ? bars(output.stream) : lines())))
+    : Layer.unwrapEffect(
+        Effect.map(Output, (output) => (output.isTTY ? bars(output.stream, options.entities) : lines())),
+      )

@@ -1,6 +1,6 @@
 /** The state store the command line works on: from `--state`, `PIPELINE_STATE_URL`, or `.pipeline/state`. */
-import type { StateStore, StateStoreError } from "@b24etl/core/StateStore"
-import { type ConfigError, Effect, Layer, type Option } from "effect"
+import { type StateStore, StateStoreError } from "@b24etl/core/StateStore"
+import { type ConfigError, Effect, Layer, type Option, Redacted } from "effect"
 import * as CliConfig from "./Config.js"
 
 /**
@@ -17,6 +17,14 @@ export const layer = (
       const [StateStoreSql, { drivers }] = yield* Effect.promise(() =>
         Promise.all([import("@b24etl/core/StateStoreSql"), import("./internal/drivers.js")]),
       )
-      return StateStoreSql.layerFromUrl(url, drivers)
+      const location = StateStoreSql.redactUrl(Redacted.value(url))
+      // Name the store (password hidden) in errors raised while opening it.
+      return StateStoreSql.layerFromUrl(url, drivers).pipe(
+        Layer.mapError((e) =>
+          e.message.includes(location)
+            ? e
+            : new StateStoreError({ ...e, message: `${location}: ${e.message}` }),
+        ),
+      )
     }),
   )

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs"
+import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { type Project, project } from "./fixtures/Cli.js"
@@ -131,15 +131,21 @@ describe("pipeline (child process)", () => {
     expect(failures.code).toBe(0)
     expect(failures.stdout).toMatch(/deal\s+2\s+map\s+\S+\s+1\s+amount "n\/a" is not a number/)
 
+    // retry reads only the dead-lettered record again; it still fails, one attempt more.
+    const retry = await p.cli(["retry", "deals"])
+    expect(retry.code).toBe(2)
+    expect(retry.stdout).toMatch(/deal\s+deal\s+1\s+0\s+0\s+0\s+0\s+1/)
+
     const json = await p.cli(["failures", "deals", "--json"])
-    const [letter] = JSON.parse(json.stdout)
-    expect(letter).toMatchObject({
+    const letters = JSON.parse(json.stdout)
+    expect(letters).toHaveLength(1)
+    expect(letters[0]).toMatchObject({
       entity: "deal",
       sourceKey: "2",
       stage: "map",
       message: 'amount "n/a" is not a number',
       payload: { id: 2, title: "Broken", amount: "n/a" },
-      attempts: 1,
+      attempts: 2,
     })
 
     const refused = await p.cli(["reset", "deals"])
@@ -152,6 +158,28 @@ describe("pipeline (child process)", () => {
     const status = JSON.parse(after.stdout)
     expect(status.deadLetters).toBe(0)
     expect(status.idMap).toEqual([{ entity: "deal", created: 0, pending: 0 }])
+  })
+
+  it(".env and PIPELINE_DIR configure the command; --state wins over them", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const other = project()
+    other.writePipeline("elsewhere.ts", Pipelines.crm.replace('name: "crm"', 'name: "elsewhere"'))
+    writeFileSync(
+      join(p.dir, ".env"),
+      `PIPELINE_DIR=${other.dir}/pipelines\nPIPELINE_STATE_URL=${p.dir}/state-from-dotenv\n`,
+    )
+    try {
+      // Without PIPELINE_STATE_URL in the environment, the one in .env applies.
+      const fromDotenv = await p.cli(["status", "elsewhere"], { env: { PIPELINE_STATE_URL: undefined } })
+      expect(fromDotenv.code).toBe(0)
+      expect(fromDotenv.stdout).toContain(`Pipeline elsewhere — state: ${p.dir}/state-from-dotenv`)
+      const flag = await p.cli(["status", "crm", "--state", `${p.dir}/state-from-flag`])
+      expect(flag.code).toBe(0)
+      expect(flag.stdout).toContain(`state: ${p.dir}/state-from-flag`)
+    } finally {
+      rmSync(join(p.dir, ".env"))
+    }
   })
 
   it("SIGINT stops a run: batches in flight are committed and the interrupted report printed, exit 1", {

@@ -86,3 +86,23 @@ describe("Progress.add", () => {
     })
   })
 })
+
+describe("ProgressDisplay.barLine", () => {
+  const state: ProgressDisplay.EntityState = {
+    total: 1_000,
+    counters: { ...Progress.emptyCounters, read: 450, created: 400, updated: 30, unchanged: 10, failed: 10 },
+    startedAt: 0,
+  }
+  it("shows the bar, percentage, counters, rate and ETA while running", () => {
+    assert.strictEqual(
+      ProgressDisplay.barLine("company", state, 7_500, false),
+      "company  █████░░░░░░░  45% 450/1,000  written 430  unchanged 10  failed 10  60/s  ETA 9.2s",
+    )
+  })
+  it("shows what was done and how long it took once finished; no bar without a total", () => {
+    assert.strictEqual(
+      ProgressDisplay.barLine("deal", { ...state, total: undefined }, 16_700, true),
+      "deal  read 450  created 400  updated 30  unchanged 10  failed 10  in 16.7s",
+    )
+  })
+})
