@@ -1,7 +1,8 @@
 import * as Source from "@b24etl/core/Source"
 import { Config, type ConfigError, Context, Effect, Layer, type Redacted, type Scope } from "effect"
-import { CompiledQuery, Kysely, MysqlDialect, sql } from "kysely"
+import { Kysely, MysqlDialect, sql } from "kysely"
 import { createPool } from "mysql2"
+import * as MysqlRows from "./internal/mysqlRows.js"
 import * as MysqlTypes from "./internal/mysqlTypes.js"
 import * as Redact from "./internal/redact.js"
 import * as SqlDriver from "./internal/sqlDriver.js"
@@ -22,8 +23,10 @@ export interface MysqlConfig {
   readonly url: string | Redacted.Redacted<string>
   /** The source's name in messages (and the default `originatorId`). Default `mysql`. */
   readonly name?: string | undefined
-  /** Rows per keyset page. Default 1,000. */
+  /** Records per chunk handed downstream. Default 1,000. */
   readonly chunkSize?: number | undefined
+  /** Rows per keyset query, streamed as they arrive: the most rows held at once. Default 20,000. */
+  readonly pageSize?: number | undefined
   /** Connections in the pool. Default 4. */
   readonly poolSize?: number | undefined
 }
@@ -55,7 +58,7 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
     const url = SqlDriver.urlText(config.url)
     const password = Redact.passwordOf(url)
     const shown = Redact.url(url)
-    const db = yield* Effect.acquireRelease(
+    const { db, pool } = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
           const pool = createPool({
@@ -68,17 +71,14 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
             timezone: "Z",
             typeCast: MysqlTypes.typeCast,
           })
-          // An idle connection that drops emits here; the next query reports it, so the process must not crash.
-          pool.on("connection", (connection) => connection.on("error", () => {}))
-          return new Kysely<Record<string, never>>({
-            dialect: new MysqlDialect({
-              pool,
-              onCreateConnection: async (connection) => {
-                await connection.executeQuery(CompiledQuery.raw("SET SESSION TRANSACTION READ ONLY"))
-                await connection.executeQuery(CompiledQuery.raw("SET time_zone = '+00:00'"))
-              },
-            }),
+          pool.on("connection", (connection) => {
+            // A connection the server drops emits "error"; queries in flight get it through their own callbacks.
+            connection.on("error", () => {})
+            // Queued before anything else on this connection, whoever (Kysely or the page reader) takes it first.
+            connection.query("SET SESSION TRANSACTION READ ONLY")
+            connection.query("SET time_zone = '+00:00'")
           })
+          return { pool, db: new Kysely<Record<string, never>>({ dialect: new MysqlDialect({ pool }) }) }
         },
         catch: (cause) =>
           new Source.SourceError({
@@ -86,7 +86,7 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
             message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, password)}`,
           }),
       }),
-      (db) => Effect.promise(() => db.destroy().catch(() => undefined)),
+      ({ db }) => Effect.promise(() => db.destroy().catch(() => undefined)),
     )
     yield* Effect.tryPromise({
       try: () => sql`SELECT 1`.execute(db),
@@ -101,7 +101,9 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
       name,
       dialect,
       db,
+      stream: MysqlRows.stream(pool),
       chunkSize: config.chunkSize ?? 1000,
+      pageSize: config.pageSize ?? 20_000,
       scrub: (text) => Redact.scrub(text, password),
     }
     return { name, db, ...SqlSource.connection(client) }

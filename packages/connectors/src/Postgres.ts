@@ -2,6 +2,7 @@ import * as Source from "@b24etl/core/Source"
 import { Config, type ConfigError, Context, Effect, Layer, type Redacted, type Scope } from "effect"
 import { Kysely, PostgresDialect, sql } from "kysely"
 import pg from "pg"
+import * as PgRows from "./internal/pgRows.js"
 import * as PgTypes from "./internal/pgTypes.js"
 import * as Redact from "./internal/redact.js"
 import * as SqlDriver from "./internal/sqlDriver.js"
@@ -21,8 +22,10 @@ export interface PostgresConfig {
   readonly url: string | Redacted.Redacted<string>
   /** The source's name in messages (and the default `originatorId`). Default `postgres`. */
   readonly name?: string | undefined
-  /** Rows per keyset page. Default 1,000. */
+  /** Records per chunk handed downstream. Default 1,000. */
   readonly chunkSize?: number | undefined
+  /** Rows per keyset query, streamed as they arrive: the most rows held at once. Default 20,000. */
+  readonly pageSize?: number | undefined
   /** Connections in the pool. Default 4. */
   readonly poolSize?: number | undefined
 }
@@ -57,7 +60,7 @@ export const make = (
     const url = SqlDriver.urlText(config.url)
     const password = Redact.passwordOf(url)
     const shown = Redact.url(url)
-    const db = yield* Effect.acquireRelease(
+    const { db, pool } = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const pool = new pg.Pool({
           connectionString: url,
@@ -70,9 +73,9 @@ export const make = (
         // the error through their own promise, so these listeners only keep the process from crashing.
         pool.on("error", () => {})
         pool.on("connect", (client) => client.on("error", () => {}))
-        return new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) })
+        return { pool, db: new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) }) }
       }),
-      (db) => Effect.promise(() => db.destroy().catch(() => undefined)),
+      ({ db }) => Effect.promise(() => db.destroy().catch(() => undefined)),
     )
     yield* Effect.tryPromise({
       try: () => sql`SELECT 1`.execute(db),
@@ -87,7 +90,9 @@ export const make = (
       name,
       dialect,
       db,
+      stream: PgRows.stream(pool),
       chunkSize: config.chunkSize ?? 1000,
+      pageSize: config.pageSize ?? 20_000,
       scrub: (text) => Redact.scrub(text, password),
     }
     return { name, db, ...SqlSource.connection(client) }

@@ -29,11 +29,19 @@ export interface StreamOptions {
   /**
    * A column that grows when a row changes (`updated_at`, a version number): makes the stream
    * incremental. Rows are read in (cursor, key) order, and each record carries a position
-   * `{ cursor, key }` to resume strictly after it. Rows whose cursor is NULL come first.
+   * `{ cursor, key }` to resume strictly after it. Rows whose cursor is NULL come first (by
+   * key); an incremental run whose checkpoint is past them does not see rows inserted later with
+   * a NULL cursor, so give the column a NOT NULL default. Pages are `ORDER BY cursor, key`: an
+   * index on (cursor, key) keeps each page an index range scan.
    */
   readonly cursor?: string | undefined
-  /** Rows per query (keyset page). Default: the source's `chunkSize`, itself 1,000 by default. */
+  /** Records per chunk handed downstream. Default: the source's `chunkSize`, itself 1,000. */
   readonly chunkSize?: number | undefined
+  /**
+   * Rows per query (a keyset page), streamed in chunks as they arrive: the most rows held at
+   * once. Default: the source's `pageSize`, itself 20,000; never below `chunkSize`.
+   */
+  readonly pageSize?: number | undefined
 }
 
 /** Options of a table stream. */

@@ -1,8 +1,9 @@
 import * as Json from "@b24etl/core/Json"
 import * as Source from "@b24etl/core/Source"
 import * as SourceKey from "@b24etl/core/SourceKey"
-import { Chunk, Effect, Either, Option, Stream } from "effect"
-import { type Kysely, type RawBuilder, sql } from "kysely"
+import { Chunk, Effect, Either, Stream } from "effect"
+import type { CompiledQuery, Kysely, RawBuilder } from "kysely"
+import { sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
 import * as Identifier from "./identifier.js"
 
@@ -23,7 +24,16 @@ export interface Client {
   readonly dialect: Dialect
   // biome-ignore lint/suspicious/noExplicitAny: raw SQL only, no typed tables
   readonly db: Kysely<any>
+  /**
+   * Runs one query and hands its rows over in chunks as they arrive, without holding the whole
+   * result (a page) or blocking the server while downstream is busy.
+   */
+  readonly stream: (
+    query: CompiledQuery,
+    chunkSize: number,
+  ) => Stream.Stream<Record<string, unknown>, unknown>
   readonly chunkSize: number
+  readonly pageSize: number
   /** Hides secrets from driver messages. */
   readonly scrub: (text: string) => string
 }
@@ -39,6 +49,7 @@ interface Plan {
   readonly cursor: string | undefined
   readonly where: RawBuilder<unknown> | undefined
   readonly chunkSize: number
+  readonly pageSize: number
 }
 
 /** Where the next page starts. */
@@ -67,8 +78,11 @@ const compile = (client: Client, spec: SqlSpec.Spec): Either.Either<Plan, Source
     if (spec.cursor !== undefined)
       yield* Either.mapLeft(Identifier.column(spec.cursor, "cursor column"), invalid)
     const chunkSize = spec.chunkSize ?? client.chunkSize
-    if (!Number.isInteger(chunkSize) || chunkSize < 1)
-      return yield* Either.left(fail(client, where, `${where}: chunkSize must be a positive integer`))
+    const pageSize = Math.max(spec.pageSize ?? client.pageSize, chunkSize)
+    if (!Number.isInteger(chunkSize) || chunkSize < 1 || !Number.isInteger(pageSize))
+      return yield* Either.left(
+        fail(client, where, `${where}: chunkSize and pageSize must be positive integers`),
+      )
     let from: RawBuilder<unknown>
     let select: RawBuilder<unknown> = sql`${id(SRC)}.*`
     let filter: RawBuilder<unknown> | undefined
@@ -89,7 +103,7 @@ const compile = (client: Client, spec: SqlSpec.Spec): Either.Either<Plan, Source
     }
     if (spec.cursor !== undefined)
       select = sql`${select}, ${client.dialect.asText(id(spec.cursor))} AS ${id(CURSOR_TEXT)}`
-    return { describe: where, from, select, keys, cursor: spec.cursor, where: filter, chunkSize }
+    return { describe: where, from, select, keys, cursor: spec.cursor, where: filter, chunkSize, pageSize }
   })
 }
 
@@ -262,98 +276,119 @@ export const connection = (client: Client): Source.Connection<SqlSpec.Spec> => {
       Effect.gen(function* () {
         const p = yield* plan(spec)
         const first = yield* start(client, p, request.after)
-        const toRecord = recordOf(client, p)
+        const rowsTo = recordOf(client, p)
         interface State {
           readonly bound: Bound
           readonly remaining: number
         }
-        const page = (state: State) =>
-          Effect.gen(function* () {
-            const size = Math.min(p.chunkSize, state.remaining)
+        const page = (state: State): Stream.Stream<Source.SourceRecord, Source.SourceError> =>
+          Stream.suspend(() => {
+            const size = Math.min(p.pageSize, state.remaining)
             const { conditions, order } = pageParts(p, state.bound)
-            const result = yield* execute(
-              client,
-              p,
-              sql<
-                Record<string, unknown>
-              >`SELECT ${p.select} FROM ${p.from}${whereClause(conditions)} ORDER BY ${sql.join(order.map(id))} LIMIT ${sql.lit(size)}`,
+            const query =
+              sql`SELECT ${p.select} FROM ${p.from}${whereClause(conditions)} ORDER BY ${sql.join(order.map(id))} LIMIT ${sql.lit(size)}`.compile(
+                client.db,
+              )
+            let count = 0
+            let last: Record<string, unknown> | undefined
+            const rows = client.stream(query, p.chunkSize).pipe(
+              Stream.mapError((cause) =>
+                fail(
+                  client,
+                  p.describe,
+                  `cannot read ${p.describe} from ${client.name}: ${cause instanceof Error ? cause.message : String(cause)}`,
+                  cause,
+                ),
+              ),
+              Stream.mapChunksEffect((chunk) => {
+                const input = Chunk.toReadonlyArray(chunk)
+                const records = new Array<Source.SourceRecord>(input.length)
+                for (let i = 0; i < input.length; i++) {
+                  const r = rowsTo.record(input[i]!)
+                  if (r instanceof Source.SourceError) return Effect.fail(r)
+                  records[i] = r
+                }
+                count += input.length
+                if (input.length > 0) last = input[input.length - 1]
+                return Effect.succeed(Chunk.unsafeFromArray(records))
+              }),
             )
-            const rows = result.rows
-            const records = new Array<Source.SourceRecord>(rows.length)
-            let last: { readonly cursor: unknown; readonly key: ReadonlyArray<unknown> } | undefined
-            for (let i = 0; i < rows.length; i++) {
-              const r = toRecord(rows[i]!)
-              if (r instanceof Source.SourceError) return yield* Effect.fail(r)
-              records[i] = r.record
-              if (i === rows.length - 1) last = r.next
-            }
-            const remaining = state.remaining - rows.length
-            const full = rows.length === size
-            let next: Option.Option<State> = Option.none()
-            if (remaining > 0) {
-              if (full && last) {
+            const rest = Stream.suspend(() => {
+              const remaining = state.remaining - count
+              if (remaining <= 0) return Stream.empty
+              if (count === size && last !== undefined) {
+                const next = rowsTo.next(last)
                 const bound: Bound =
                   state.bound.phase === "values"
-                    ? { phase: "values", cursor: last.cursor, key: last.key }
+                    ? { phase: "values", cursor: next.cursor, key: next.key }
                     : state.bound.phase === "nulls"
-                      ? { phase: "nulls", key: last.key }
-                      : { phase: "keys", key: last.key }
-                next = Option.some({ remaining, bound })
-              } else if (state.bound.phase === "nulls")
-                next = Option.some({
-                  remaining,
-                  bound: { phase: "values", cursor: undefined, key: undefined },
-                })
-            }
-            return [Chunk.unsafeFromArray(records), next] as const
+                      ? { phase: "nulls", key: next.key }
+                      : { phase: "keys", key: next.key }
+                return page({ remaining, bound })
+              }
+              return state.bound.phase === "nulls"
+                ? page({ remaining, bound: { phase: "values", cursor: undefined, key: undefined } })
+                : Stream.empty
+            })
+            return Stream.concat(rows, rest)
           })
-        return Stream.paginateChunkEffect<State, Source.SourceRecord, Source.SourceError, never>(
-          { bound: first, remaining: request.limit ?? Number.POSITIVE_INFINITY },
-          page,
-        ).pipe(Stream.bufferChunks({ capacity: 2 }))
+        return page({ bound: first, remaining: request.limit ?? Number.POSITIVE_INFINITY })
       }),
     )
 
   return { check, count, read }
 }
 
-/** Turns a row into a record, and says where the page after it starts. */
+/** Turns rows into records; `next` says where the page after a row starts (asked of the last row only). */
 const recordOf = (client: Client, plan: Plan) => {
-  const single = plan.keys.length === 1
+  const keys = plan.keys
+  const single = keys.length === 1
   const cursor = plan.cursor
-  return (row: Record<string, unknown>) => {
-    const key = new Array<unknown>(plan.keys.length)
-    for (let i = 0; i < plan.keys.length; i++) {
-      const value = row[plan.keys[i]!]
-      if (value === null || value === undefined)
-        return fail(
-          client,
-          plan.describe,
-          `${plan.describe}: a row has NULL in key column ${plan.keys[i]}; keys must not be NULL (filter such rows out with "where")`,
-        )
-      key[i] = value
-    }
-    const sourceKey = SourceKey.make(
-      single ? (key[0] as SourceKey.KeyPart) : (key as Array<SourceKey.KeyPart>),
+  const nullKey = (i: number) =>
+    fail(
+      client,
+      plan.describe,
+      `${plan.describe}: a row has NULL in key column ${keys[i]}; keys must not be NULL (filter such rows out with "where")`,
     )
-    const keyParams = key.map(client.dialect.param)
-    if (cursor === undefined)
-      return {
-        record: { key: sourceKey, data: row } as Source.SourceRecord,
-        next: { cursor: undefined, key: keyParams },
+  const record = (row: Record<string, unknown>): Source.SourceRecord | Source.SourceError => {
+    let sourceKey: string
+    if (single) {
+      const value = row[keys[0]!]
+      if (value === null || value === undefined) return nullKey(0)
+      sourceKey = SourceKey.make(value as SourceKey.KeyPart)
+    } else {
+      const parts = new Array<SourceKey.KeyPart>(keys.length)
+      for (let i = 0; i < keys.length; i++) {
+        const value = row[keys[i]!]
+        if (value === null || value === undefined) return nullKey(i)
+        parts[i] = value as SourceKey.KeyPart
       }
+      sourceKey = SourceKey.make(parts)
+    }
+    if (cursor === undefined) return { key: sourceKey, data: row }
     const data: Record<string, unknown> = {}
     for (const column in row) if (column !== CURSOR_TEXT) data[column] = row[column]
     const value = row[cursor]
     const text = row[CURSOR_TEXT]
-    const exact = value instanceof Date && typeof text === "string"
     const position = {
-      cursor: value === null || value === undefined ? null : exact ? isoFromText(text) : Json.toJson(value),
-      key: key.map(Json.toJson),
+      cursor:
+        value === null || value === undefined
+          ? null
+          : value instanceof Date && typeof text === "string"
+            ? isoFromText(text)
+            : Json.toJson(value),
+      key: keys.map((k) => Json.toJson(row[k])),
     }
+    return { key: sourceKey, position, data }
+  }
+  const next = (row: Record<string, unknown>) => {
+    const value = cursor === undefined ? undefined : row[cursor]
+    const text = row[CURSOR_TEXT]
     return {
-      record: { key: sourceKey, position, data } as Source.SourceRecord,
-      next: { cursor: exact ? text : client.dialect.param(value), key: keyParams },
+      // The text keeps the microseconds a Date would lose, so the next page starts exactly after this row.
+      cursor: value instanceof Date && typeof text === "string" ? text : client.dialect.param(value),
+      key: keys.map((k) => client.dialect.param(row[k])),
     }
   }
+  return { record, next }
 }

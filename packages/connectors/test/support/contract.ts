@@ -16,7 +16,11 @@ export interface Engine {
   readonly name: string
   /** A fresh database with a writable connection; dropped when the scope closes. */
   readonly admin: Effect.Effect<Admin, never, Scope.Scope>
-  readonly source: (options: { readonly chunkSize?: number; readonly name?: string }) => SqlDriver.SqlSource
+  readonly source: (options: {
+    readonly chunkSize?: number
+    readonly pageSize?: number
+    readonly name?: string
+  }) => SqlDriver.SqlSource
   readonly types: { readonly timestamp: string; readonly text: string; readonly key: string }
   /** A timestamp (ISO, UTC) as an insert parameter. */
   readonly timestamp: (iso: string) => unknown
@@ -112,7 +116,9 @@ export const contract = (engine: Engine) =>
   describe(`source contract on ${engine.name}`, () => {
     it.layer(setup(engine), { timeout: 60_000 })((it) => {
       const connect = (chunkSize = 3, name?: string) => {
-        const source = engine.source(name === undefined ? { chunkSize } : { chunkSize, name })
+        const source = engine.source(
+          name === undefined ? { chunkSize, pageSize: chunkSize } : { chunkSize, pageSize: chunkSize, name },
+        )
         return Effect.map(source.connect, (connection) => ({ source, connection }))
       }
 
@@ -141,7 +147,7 @@ export const contract = (engine: Engine) =>
             for (const chunkSize of [1, 2, 3, 7, 1000]) {
               const records = yield* readAll(
                 connection,
-                source.table("items", { key: "id", cursor: "updated_at", chunkSize }),
+                source.table("items", { key: "id", cursor: "updated_at", chunkSize, pageSize: chunkSize }),
               )
               assert.deepStrictEqual(idsOf(records), expected, `chunkSize ${chunkSize}`)
             }
@@ -194,7 +200,10 @@ export const contract = (engine: Engine) =>
             assert.strictEqual(r.data.note, noteOf(id))
             assert.strictEqual(typeof r.data.id, "number")
           }
-          const codes = yield* readAll(connection, source.table("tags", { key: "code", chunkSize: 2 }))
+          const codes = yield* readAll(
+            connection,
+            source.table("tags", { key: "code", chunkSize: 2, pageSize: 2 }),
+          )
           const order = yield* rows<{ code: string }>(
             yield* AdminDb,
             sql`SELECT code FROM tags ORDER BY code`,

@@ -1,0 +1,104 @@
+/**
+ * One configuration of `bench/sources.ts`, in its own process so peak memory is its own:
+ *
+ *   node --import tsx --expose-gc bench/sources-child.ts <postgres|mysql> <source|driver> <rows> <url> <chunkSize>
+ *
+ * Reads the first <rows> rows of `bench_rows` in key order, touching every row, and prints one
+ * JSON line: { rows, seconds, peakRssMb, peakHeapMb, baseRssMb }.
+ */
+
+import * as Mysql from "@b24etl/connectors/Mysql"
+import * as Postgres from "@b24etl/connectors/Postgres"
+import type * as SqlSpec from "@b24etl/connectors/SqlSpec"
+import type * as Source from "@b24etl/core/Source"
+import { Effect, Stream } from "effect"
+import { sql } from "kysely"
+import { createConnection } from "mysql2"
+import { pg } from "./sources-pg.js"
+
+const [engine, mode, rowsText, url, chunkText] = process.argv.slice(2)
+const rows = Number(rowsText)
+const chunkSize = Number(chunkText)
+
+const gc = (globalThis as { gc?: () => void }).gc
+gc?.()
+const base = process.memoryUsage()
+let peakRss = base.rss
+let peakHeap = base.heapUsed
+const sample = () => {
+  const m = process.memoryUsage()
+  if (m.rss > peakRss) peakRss = m.rss
+  if (m.heapUsed > peakHeap) peakHeap = m.heapUsed
+}
+const sampler = setInterval(sample, 10)
+
+/** Keeps the JIT from dropping the reads. */
+let checksum = 0
+
+const viaSource = async (): Promise<number> => {
+  const legacy =
+    engine === "postgres"
+      ? Postgres.source({ url: url!, chunkSize, pageSize: Number(process.env.PAGE ?? 20000) })
+      : Mysql.source({ url: url!, chunkSize })
+  const stream = legacy.table("bench_rows", { key: "id", where: sql`id <= ${rows}` })
+  return Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const connection = yield* legacy.connect
+        let n = 0
+        yield* connection.read(stream.spec as SqlSpec.Spec, {}).pipe(
+          Stream.runForEachChunk((chunk) =>
+            Effect.sync(() => {
+              for (const record of chunk as Iterable<Source.SourceRecord>) {
+                checksum += record.key.length + (record.data.name as string).length
+                n++
+              }
+              sample()
+            }),
+          ),
+        )
+        return n
+      }),
+    ),
+  )
+}
+
+const query = `SELECT * FROM bench_rows WHERE id <= ${rows} ORDER BY id`
+
+const viaPg = async (): Promise<number> => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  let n = 0
+  await new Promise<void>((resolve, reject) => {
+    const q = client.query(new pg.Query(query))
+    q.on("row", (row: Record<string, unknown>) => {
+      checksum += String(row.id).length + (row.name as string).length
+      if (++n % 1000 === 0) sample()
+    })
+    q.on("end", () => resolve())
+    q.on("error", reject)
+  })
+  await client.end()
+  return n
+}
+
+const viaMysql = async (): Promise<number> => {
+  const connection = createConnection({ uri: url!, supportBigNumbers: true, bigNumberStrings: true })
+  let n = 0
+  for await (const row of connection.query(query).stream() as AsyncIterable<Record<string, unknown>>) {
+    checksum += String(row.id).length + (row.name as string).length
+    if (++n % 1000 === 0) sample()
+  }
+  await new Promise<void>((resolve) => connection.end(() => resolve()))
+  return n
+}
+
+const start = performance.now()
+const n = await (mode === "source" ? viaSource() : engine === "postgres" ? viaPg() : viaMysql())
+const seconds = (performance.now() - start) / 1000
+sample()
+clearInterval(sampler)
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
+process.stdout.write(
+  `${JSON.stringify({ rows: n, seconds, peakRssMb: mb(peakRss), peakHeapMb: mb(peakHeap), baseRssMb: mb(base.rss), checksum: checksum > 0 })}\n`,
+)

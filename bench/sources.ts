@@ -1,0 +1,206 @@
+/**
+ * Source throughput and memory: reads generated rows from PostgreSQL and MariaDB through the
+ * connectors' sources (keyset pages via Kysely) and through the bare driver's stream (one
+ * query, `pg` row events / `mysql2` `.stream()`), in the same run.
+ *
+ *   pnpm tsx bench/sources.ts [--rows 1000000] [--small 100000] [--chunk 1000] [--keep]
+ *
+ * Prints rows/s for both and their ratio (target >= 0.8), and the source's peak memory reading
+ * `--small` rows vs `--rows` rows (target ratio <= 1.2). Every configuration runs in its own
+ * child process so peak memory is its own. Setup is one `generate_series` / recursive CTE
+ * insert per engine into its own database (`b24etl_bench_sources`), dropped at the end unless
+ * `--keep` is given. It stops by itself after 8 reads.
+ */
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { parseArgs } from "node:util"
+import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, sql } from "kysely"
+import { createPool } from "mysql2"
+import { pg } from "./sources-pg.js"
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: "string", default: "1000000" },
+    small: { type: "string", default: "100000" },
+    chunk: { type: "string", default: "1000" },
+    keep: { type: "boolean", default: false },
+  },
+})
+const ROWS = Number(values.rows)
+const SMALL = Number(values.small)
+const CHUNK = Number(values.chunk)
+const DATABASE = "b24etl_bench_sources"
+const pgUrl = (db: string) => `postgres://postgres@127.0.0.1:5432/${db}`
+const mysqlUrl = (db: string) => `mysql://root@127.0.0.1:3306/${db}`
+
+// biome-ignore lint/suspicious/noExplicitAny: raw SQL only
+type Db = Kysely<any>
+
+const withDb = async <A>(db: Db, f: (db: Db) => Promise<A>): Promise<A> => {
+  try {
+    return await f(db)
+  } finally {
+    await db.destroy()
+  }
+}
+const pgDb = (db: string): Db =>
+  new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl(db), max: 1 }) }) })
+const mysqlDb = (db: string): Db =>
+  new Kysely({
+    dialect: new MysqlDialect({
+      pool: createPool({ uri: mysqlUrl(db), connectionLimit: 1 }),
+      onCreateConnection: async (c) => {
+        await c.executeQuery(CompiledQuery.raw("SET SESSION max_recursive_iterations = 100000000"))
+      },
+    }),
+  })
+
+const count = async (db: Db) => {
+  try {
+    const { rows } = await sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM bench_rows`.execute(db)
+    return Number(rows[0]?.n)
+  } catch {
+    return -1
+  }
+}
+
+const setupPostgres = async () => {
+  await withDb(pgDb("postgres"), async (server) => {
+    const { rows } = await sql`SELECT 1 FROM pg_database WHERE datname = ${DATABASE}`.execute(server)
+    if (rows.length === 0) await sql`CREATE DATABASE ${sql.id(DATABASE)}`.execute(server)
+  })
+  await withDb(pgDb(DATABASE), async (db) => {
+    if ((await count(db)) === ROWS) return
+    await sql`DROP TABLE IF EXISTS bench_rows`.execute(db)
+    await sql`CREATE TABLE bench_rows (id bigint PRIMARY KEY, name text NOT NULL, email text, amount numeric(12, 2),
+      active boolean NOT NULL, updated_at timestamptz NOT NULL)`.execute(db)
+    await sql`INSERT INTO bench_rows
+      SELECT n, 'Company ' || n, 'contact' || n || '@example.com', (n % 100000) / 100.0, n % 3 = 0,
+        timestamptz '2024-01-01 00:00:00+00' + n * interval '1 second'
+      FROM generate_series(1, ${ROWS}::bigint) AS n`.execute(db)
+    await sql`VACUUM ANALYZE bench_rows`.execute(db)
+  })
+}
+
+const setupMysql = async () => {
+  await withDb(mysqlDb(""), (server) =>
+    sql`CREATE DATABASE IF NOT EXISTS ${sql.id(DATABASE)} CHARACTER SET utf8mb4`.execute(server),
+  )
+  await withDb(mysqlDb(DATABASE), async (db) => {
+    if ((await count(db)) === ROWS) return
+    await sql`DROP TABLE IF EXISTS bench_rows`.execute(db)
+    await sql`CREATE TABLE bench_rows (id bigint PRIMARY KEY, name varchar(64) NOT NULL, email varchar(64),
+      amount decimal(12, 2), active tinyint(1) NOT NULL, updated_at datetime(6) NOT NULL)`.execute(db)
+    await sql`INSERT INTO bench_rows (id, name, email, amount, active, updated_at)
+      WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < ${ROWS})
+      SELECT n, CONCAT('Company ', n), CONCAT('contact', n, '@example.com'), (n % 100000) / 100.0, n % 3 = 0,
+        TIMESTAMP '2024-01-01 00:00:00' + INTERVAL n SECOND
+      FROM seq`.execute(db)
+    await sql`ANALYZE TABLE bench_rows`.execute(db)
+  })
+}
+
+const teardown = async () => {
+  await withDb(pgDb("postgres"), (db) =>
+    sql`DROP DATABASE IF EXISTS ${sql.id(DATABASE)} WITH (FORCE)`.execute(db),
+  )
+  await withDb(mysqlDb(""), (db) => sql`DROP DATABASE IF EXISTS ${sql.id(DATABASE)}`.execute(db))
+}
+
+interface Measure {
+  readonly rows: number
+  readonly seconds: number
+  readonly peakRssMb: number
+  readonly peakHeapMb: number
+  readonly baseRssMb: number
+}
+
+const child = (engine: string, mode: string, rows: number): Promise<Measure> =>
+  new Promise((resolve, reject) => {
+    const url = engine === "postgres" ? pgUrl(DATABASE) : mysqlUrl(DATABASE)
+    const script = path.join(import.meta.dirname, "sources-child.ts")
+    const proc = spawn(
+      process.execPath,
+      ["--import", "tsx", "--expose-gc", script, engine, mode, String(rows), url, String(CHUNK)],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    )
+    let out = ""
+    proc.stdout.on("data", (d: Buffer) => {
+      out += d.toString()
+    })
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 300_000)
+    proc.on("exit", (code) => {
+      clearTimeout(timer)
+      if (code !== 0) return reject(new Error(`${engine} ${mode} ${rows}: exited with ${code}`))
+      const measure = JSON.parse(out.trim().split("\n").at(-1)!) as Measure
+      if (measure.rows !== rows)
+        return reject(new Error(`${engine} ${mode}: read ${measure.rows} rows, expected ${rows}`))
+      resolve(measure)
+    })
+  })
+
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+const main = async () => {
+  const t0 = performance.now()
+  console.log(`setting up ${fmt(ROWS)} rows in PostgreSQL and MariaDB (database ${DATABASE})...`)
+  await setupPostgres()
+  await setupMysql()
+  console.log(`setup done in ${fmt((performance.now() - t0) / 1000, 1)} s; source chunk size ${fmt(CHUNK)}`)
+
+  const results: Array<{ engine: string; mode: string; rows: number; m: Measure }> = []
+  for (const engine of ["postgres", "mysql"]) {
+    // Small before large, driver before source: every configuration in a fresh process anyway.
+    for (const rows of [SMALL, ROWS]) {
+      for (const mode of ["driver", "source"]) {
+        const m = await child(engine, mode, rows)
+        results.push({ engine, mode, rows, m })
+        console.log(
+          `${engine.padEnd(8)} ${mode.padEnd(6)} ${fmt(rows).padStart(9)} rows  ${fmt(m.seconds, 2).padStart(6)} s  ${fmt(rows / m.seconds).padStart(9)} rows/s  peak rss ${fmt(m.peakRssMb, 1)} MB  peak heap ${fmt(m.peakHeapMb, 1)} MB`,
+        )
+      }
+    }
+  }
+  if (!values.keep) await teardown()
+
+  const get = (engine: string, mode: string, rows: number) =>
+    results.find((r) => r.engine === engine && r.mode === mode && r.rows === rows)!.m
+  console.log("")
+  console.log(`summary (${fmt(ROWS)} rows; memory: source at ${fmt(SMALL)} vs ${fmt(ROWS)} rows)`)
+  const header = [
+    "engine",
+    "driver rows/s",
+    "source rows/s",
+    "ratio (>= 0.8)",
+    "peak rss small",
+    "peak rss large",
+    "rss ratio (<= 1.2)",
+    "heap ratio",
+  ]
+  const table = [header]
+  for (const engine of ["postgres", "mysql"]) {
+    const driver = get(engine, "driver", ROWS)
+    const source = get(engine, "source", ROWS)
+    const small = get(engine, "source", SMALL)
+    const ratio = ROWS / source.seconds / (ROWS / driver.seconds)
+    table.push([
+      engine === "postgres" ? "PostgreSQL" : "MariaDB",
+      fmt(ROWS / driver.seconds),
+      fmt(ROWS / source.seconds),
+      `${fmt(ratio, 2)} ${ratio >= 0.8 ? "ok" : "BELOW"}`,
+      `${fmt(small.peakRssMb, 1)} MB`,
+      `${fmt(source.peakRssMb, 1)} MB`,
+      `${fmt(source.peakRssMb / small.peakRssMb, 2)} ${source.peakRssMb / small.peakRssMb <= 1.2 ? "ok" : "ABOVE"}`,
+      fmt(source.peakHeapMb / small.peakHeapMb, 2),
+    ])
+  }
+  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)))
+  for (const [i, row] of table.entries()) {
+    console.log(row.map((cell, j) => cell.padEnd(widths[j]!)).join("  "))
+    if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "))
+  }
+  console.log(`\ntotal ${fmt((performance.now() - t0) / 1000, 1)} s`)
+}
+
+await main()
