@@ -1,6 +1,7 @@
 import { Chunk, Clock, Data, Deferred, Effect, Option, Ref, Stream } from "effect"
 import { type Outcome, type Prepared, prepare } from "./internal/runner/prepare.js"
 import { type Json, toJson } from "./Json.js"
+import * as Lock from "./Lock.js"
 import * as Pipeline from "./Pipeline.js"
 import * as Progress from "./Progress.js"
 import * as Reference from "./Reference.js"
@@ -192,10 +193,11 @@ export const run = (
       }
       const selected = options.entities ? order.filter((n) => options.entities!.includes(n)) : order
 
-      if (!dryRun)
-        yield* holdLock(pipeline.name, options.lockLeaseMs ?? 60_000).pipe(
-          Effect.mapError((e) => (e._tag === "StateStoreError" ? storeFailure(e) : e)),
-        )
+      const lock = dryRun
+        ? undefined
+        : yield* holdLock(pipeline.name, options.lockLeaseMs ?? 60_000).pipe(
+            Effect.mapError((e) => (e._tag === "StateStoreError" ? storeFailure(e) : e)),
+          )
 
       const sources = yield* connectSources(pipeline, selected).pipe(
         Effect.mapError((e) =>
@@ -218,6 +220,15 @@ export const run = (
       const stopping = yield* Deferred.make<void>()
       if (options.stop)
         yield* options.stop.pipe(Effect.zipRight(Deferred.succeed(stopping, undefined)), Effect.forkScoped)
+      // Losing the lock (another process took it after our lease ran out) stops the run the same way.
+      let lockLost: string | undefined
+      if (lock) {
+        yield* lock.lost.pipe(
+          Effect.catchAll((e) => Effect.sync(() => (lockLost = e.message))),
+          Effect.zipRight(Deferred.succeed(stopping, undefined)),
+          Effect.forkScoped,
+        )
+      }
       const stopSignal = Deferred.await(stopping)
       const isStopping = Deferred.isDone(stopping)
 
@@ -750,7 +761,7 @@ export const run = (
         : yield* store.deadLetterCount(pipeline.name).pipe(Effect.orElseSucceed(() => 0))
       const wasStopped = yield* isStopping
       const status =
-        outcome._tag === "Left"
+        outcome._tag === "Left" || lockLost !== undefined
           ? "failed"
           : wasStopped
             ? "interrupted"
@@ -766,7 +777,7 @@ export const run = (
         deadLetters,
         durationMs: (yield* Clock.currentTimeMillis) - startedAt,
         stateLocation: store.location,
-        error: outcome._tag === "Left" ? message(outcome.left) : undefined,
+        error: outcome._tag === "Left" ? message(outcome.left) : lockLost,
       }
       if (!dryRun) {
         yield* store
@@ -788,26 +799,14 @@ const chunked = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Readon
 
 /** Holds the pipeline's lock for the rest of the scope, renewing it; fails when another process holds it. */
 const holdLock = (pipeline: string, leaseMs: number) =>
-  Effect.gen(function* () {
-    const store = yield* StateStore
-    const owner = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`
-    const name = `pipeline:${pipeline}`
-    const got = yield* store.acquireLock(name, owner, leaseMs)
-    if (!got) {
-      return yield* Effect.fail(
+  Lock.acquire(`pipeline:${pipeline}`, { leaseMs }).pipe(
+    Effect.catchTag("LockError", (e) =>
+      Effect.fail(
         new RunError({
           pipeline,
-          message: `another process is running pipeline "${pipeline}" (lock ${name}); wait for it to finish or for its lease (${leaseMs} ms) to run out`,
+          locked: true,
+          message: `another process is running pipeline "${pipeline}" (${e.message}); wait for it to finish, or for its lease (${leaseMs} ms) to run out if it died`,
         }),
-      )
-    }
-    yield* Effect.addFinalizer(() => store.releaseLock(name, owner).pipe(Effect.ignore))
-    yield* store
-      .acquireLock(name, owner, leaseMs)
-      .pipe(
-        Effect.delay(Math.max(1_000, Math.floor(leaseMs / 3))),
-        Effect.forever,
-        Effect.ignore,
-        Effect.forkScoped,
-      )
-  })
+      ),
+    ),
+  )

@@ -16,3 +16,6 @@ export const make = (value: KeyPart | ReadonlyArray<KeyPart>): SourceKey =>
       ? part(value[0] as KeyPart)
       : JSON.stringify((value as ReadonlyArray<KeyPart>).map(part))
     : part(value as KeyPart)
+
+/** The longest key the state store keeps (characters); a longer one is a dead letter, not a crash. */
+export const maxLength = 255

@@ -6,7 +6,7 @@ import type { SourceKey } from "./SourceKey.js"
  * The state store: everything a run needs to resume without duplicates, in one database that
  * users can query with plain SQL (PostgreSQL, MySQL/MariaDB, or embedded PGlite by default).
  *
- * Tables (see `internal/migrations.ts`): `runs`, `checkpoints`, `id_map`, `dead_letters`, `locks`,
+ * Tables (see `internal/state/migrations.ts`): `runs`, `checkpoints`, `id_map`, `dead_letters`, `locks`,
  * and `schema_migrations`. The id map is the checkpoint that matters: a record whose key is
  * `created` there is never created again.
  */

@@ -4,6 +4,7 @@ import { type Json, stringify, toJson } from "../../Json.js"
 import type * as Pipeline from "../../Pipeline.js"
 import * as Reference from "../../Reference.js"
 import type { SourceRecord } from "../../Source.js"
+import * as SourceKey from "../../SourceKey.js"
 import type { DeadLetterInput } from "../../StateStore.js"
 import * as Step from "../../Step.js"
 
@@ -84,6 +85,13 @@ export const prepare = (
       deadLetter: { entity: entityName, sourceKey: record.key, stage, code, message, payload },
     })
     return Effect.gen(function* () {
+      if (record.key.length > SourceKey.maxLength) {
+        return fail(
+          "read",
+          "KEY_TOO_LONG",
+          `the key is ${record.key.length} characters; the id map keeps at most ${SourceKey.maxLength}`,
+        )
+      }
       let value: unknown = record.data
       if (validate) {
         const decoded = yield* Effect.either(validate.run(value))
