@@ -1,10 +1,13 @@
 /**
  * One configuration of `bench/sources.ts`, in its own process so peak memory is its own:
  *
- *   node --import tsx --expose-gc bench/sources-child.ts <postgres|mysql> <source|driver> <rows> <url> <chunkSize>
+ *   node --import tsx --expose-gc bench/sources-child.ts <postgres|mysql> <source|driver> <rows> <url> <chunkSize> [gc]
  *
  * Reads the first <rows> rows of `bench_rows` in key order, touching every row, and prints one
- * JSON line: { rows, seconds, peakRssMb, peakHeapMb, baseRssMb }.
+ * JSON line: { rows, seconds, peakRssMb, peakHeapMb, baseRssMb }. Memory is sampled every 10 ms
+ * and at every chunk. With `gc`, a full collection runs every 25,000 rows before sampling, so
+ * the peaks are of live memory rather than of garbage V8 has not collected yet (a throughput
+ * run leaves GC alone).
  */
 
 import * as Mysql from "@b24etl/connectors/Mysql"
@@ -16,7 +19,8 @@ import { sql } from "kysely"
 import { createConnection } from "mysql2"
 import { pg } from "./sources-pg.js"
 
-const [engine, mode, rowsText, url, chunkText] = process.argv.slice(2)
+const [engine, mode, rowsText, url, chunkText, gcFlag] = process.argv.slice(2)
+const forceGc = gcFlag === "gc"
 const rows = Number(rowsText)
 const chunkSize = Number(chunkText)
 
@@ -31,15 +35,23 @@ const sample = () => {
   if (m.heapUsed > peakHeap) peakHeap = m.heapUsed
 }
 const sampler = setInterval(sample, 10)
+let sinceGc = 0
+/** Counts rows read; in `gc` runs, collects every 25,000 rows and samples live memory. */
+const seen = (count: number) => {
+  sinceGc += count
+  if (forceGc && sinceGc >= 25_000) {
+    sinceGc = 0
+    gc?.()
+  }
+  sample()
+}
 
 /** Keeps the JIT from dropping the reads. */
 let checksum = 0
 
 const viaSource = async (): Promise<number> => {
   const legacy =
-    engine === "postgres"
-      ? Postgres.source({ url: url!, chunkSize, pageSize: Number(process.env.PAGE ?? 20000) })
-      : Mysql.source({ url: url!, chunkSize })
+    engine === "postgres" ? Postgres.source({ url: url!, chunkSize }) : Mysql.source({ url: url!, chunkSize })
   const stream = legacy.table("bench_rows", { key: "id", where: sql`id <= ${rows}` })
   return Effect.runPromise(
     Effect.scoped(
@@ -53,7 +65,7 @@ const viaSource = async (): Promise<number> => {
                 checksum += record.key.length + (record.data.name as string).length
                 n++
               }
-              sample()
+              seen(chunk.length)
             }),
           ),
         )
@@ -73,7 +85,7 @@ const viaPg = async (): Promise<number> => {
     const q = client.query(new pg.Query(query))
     q.on("row", (row: Record<string, unknown>) => {
       checksum += String(row.id).length + (row.name as string).length
-      if (++n % 1000 === 0) sample()
+      if (++n % 1000 === 0) seen(1000)
     })
     q.on("end", () => resolve())
     q.on("error", reject)
@@ -87,7 +99,7 @@ const viaMysql = async (): Promise<number> => {
   let n = 0
   for await (const row of connection.query(query).stream() as AsyncIterable<Record<string, unknown>>) {
     checksum += String(row.id).length + (row.name as string).length
-    if (++n % 1000 === 0) sample()
+    if (++n % 1000 === 0) seen(1000)
   }
   await new Promise<void>((resolve) => connection.end(() => resolve()))
   return n

@@ -1,18 +1,18 @@
-import { Chunk, Effect, Stream } from "effect"
+import { Effect, type Stream } from "effect"
 import type { CompiledQuery } from "kysely"
 import type { Pool, PoolConnection } from "mysql2"
+import * as RowStream from "./rowStream.js"
 
 /**
- * One query's rows from a `mysql2` pool, in chunks as they arrive (`result` events). A page is
- * bounded by its LIMIT, so the buffer is too; the socket is always read, so a slow consumer
- * never trips the server's `net_write_timeout`. Interrupted mid-page, the connection is
- * destroyed rather than returned to the pool with a query still running.
+ * One query's rows from a `mysql2` pool, in chunks as they arrive (`result` events), paused
+ * while downstream catches up (see `rowStream.ts`). Interrupted mid-page, the connection is
+ * destroyed rather than returned to the pool busy.
  */
 export const stream =
   (pool: Pool) =>
   (query: CompiledQuery, chunkSize: number): Stream.Stream<Record<string, unknown>, unknown> =>
-    Stream.asyncPush<Record<string, unknown>, unknown>(
-      (emit) =>
+    RowStream.make(
+      (handlers) =>
         Effect.acquireRelease(
           Effect.async<{ readonly connection: PoolConnection; done: boolean }, unknown>((resume) => {
             pool.getConnection((error, connection) => {
@@ -23,26 +23,17 @@ export const stream =
           (session) =>
             Effect.sync(() => (session.done ? session.connection.release() : session.connection.destroy())),
         ).pipe(
-          Effect.tap((session) =>
-            Effect.sync(() => {
-              let buffer: Array<Record<string, unknown>> = []
-              session.connection
-                .query(query.sql, query.parameters as Array<unknown>)
-                .on("result", (row) => {
-                  buffer.push(row as Record<string, unknown>)
-                  if (buffer.length >= chunkSize) {
-                    emit.chunk(Chunk.unsafeFromArray(buffer))
-                    buffer = []
-                  }
-                })
-                .on("end", () => {
-                  session.done = true
-                  if (buffer.length > 0) emit.chunk(Chunk.unsafeFromArray(buffer))
-                  emit.end()
-                })
-                .on("error", (error) => emit.fail(error))
-            }),
-          ),
+          Effect.map((session) => {
+            session.connection
+              .query(query.sql, query.parameters as Array<unknown>)
+              .on("result", (row) => handlers.row(row as Record<string, unknown>))
+              .on("end", () => {
+                session.done = true
+                handlers.end()
+              })
+              .on("error", handlers.error)
+            return { pause: () => session.connection.pause(), resume: () => session.connection.resume() }
+          }),
         ),
-      { bufferSize: "unbounded" },
+      chunkSize,
     )
