@@ -1,7 +1,7 @@
 import * as Json from "@b24etl/core/Json"
 import * as Source from "@b24etl/core/Source"
 import * as SourceKey from "@b24etl/core/SourceKey"
-import { Chunk, Effect, Either, Stream } from "effect"
+import { Chunk, Effect, Either, Option, Stream } from "effect"
 import type { CompiledQuery, Kysely, RawBuilder } from "kysely"
 import { sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
@@ -281,58 +281,68 @@ export const connection = (client: Client): Source.Connection<SqlSpec.Spec> => {
           readonly bound: Bound
           readonly remaining: number
         }
-        const page = (state: State): Stream.Stream<Source.SourceRecord, Source.SourceError> =>
-          Stream.suspend(() => {
-            const size = Math.min(p.pageSize, state.remaining)
-            const { conditions, order } = pageParts(p, state.bound)
-            const query =
-              sql`SELECT ${p.select} FROM ${p.from}${whereClause(conditions)} ORDER BY ${sql.join(order.map(id))} LIMIT ${sql.lit(size)}`.compile(
-                client.db,
-              )
-            let count = 0
-            let last: Record<string, unknown> | undefined
-            const rows = client.stream(query, p.chunkSize).pipe(
-              Stream.mapError((cause) =>
-                fail(
-                  client,
-                  p.describe,
-                  `cannot read ${p.describe} from ${client.name}: ${cause instanceof Error ? cause.message : String(cause)}`,
-                  cause,
-                ),
-              ),
-              Stream.mapChunksEffect((chunk) => {
-                const input = Chunk.toReadonlyArray(chunk)
-                const records = new Array<Source.SourceRecord>(input.length)
-                for (let i = 0; i < input.length; i++) {
-                  const r = rowsTo.record(input[i]!)
-                  if (r instanceof Source.SourceError) return Effect.fail(r)
-                  records[i] = r
-                }
-                count += input.length
-                if (input.length > 0) last = input[input.length - 1]
-                return Effect.succeed(Chunk.unsafeFromArray(records))
-              }),
+        // The next page depends on the last row of this one, so pages are a flat sequence of
+        // states pulled one at a time (not nested streams, which would deepen with every page).
+        let upcoming: State | undefined = {
+          bound: first,
+          remaining: request.limit ?? Number.POSITIVE_INFINITY,
+        }
+        const nextState = Effect.suspend(() => {
+          const state = upcoming
+          upcoming = undefined
+          return state === undefined ? Effect.fail(Option.none()) : Effect.succeed(state)
+        })
+        const page = (state: State): Stream.Stream<Source.SourceRecord, Source.SourceError> => {
+          const size = Math.min(p.pageSize, state.remaining)
+          const { conditions, order } = pageParts(p, state.bound)
+          const query =
+            sql`SELECT ${p.select} FROM ${p.from}${whereClause(conditions)} ORDER BY ${sql.join(order.map(id))} LIMIT ${sql.lit(size)}`.compile(
+              client.db,
             )
-            const rest = Stream.suspend(() => {
-              const remaining = state.remaining - count
-              if (remaining <= 0) return Stream.empty
-              if (count === size && last !== undefined) {
-                const next = rowsTo.next(last)
-                const bound: Bound =
+          let count = 0
+          let last: Record<string, unknown> | undefined
+          const rows = client.stream(query, p.chunkSize).pipe(
+            Stream.mapError((cause) =>
+              fail(
+                client,
+                p.describe,
+                `cannot read ${p.describe} from ${client.name}: ${cause instanceof Error ? cause.message : String(cause)}`,
+                cause,
+              ),
+            ),
+            Stream.mapChunksEffect((chunk) => {
+              const input = Chunk.toReadonlyArray(chunk)
+              const records = new Array<Source.SourceRecord>(input.length)
+              for (let i = 0; i < input.length; i++) {
+                const r = rowsTo.record(input[i]!)
+                if (r instanceof Source.SourceError) return Effect.fail(r)
+                records[i] = r
+              }
+              count += input.length
+              if (input.length > 0) last = input[input.length - 1]
+              return Effect.succeed(Chunk.unsafeFromArray(records))
+            }),
+          )
+          const decideNext = Effect.sync(() => {
+            const remaining = state.remaining - count
+            if (remaining <= 0) return
+            if (count === size && last !== undefined) {
+              const next = rowsTo.next(last)
+              upcoming = {
+                remaining,
+                bound:
                   state.bound.phase === "values"
                     ? { phase: "values", cursor: next.cursor, key: next.key }
                     : state.bound.phase === "nulls"
                       ? { phase: "nulls", key: next.key }
-                      : { phase: "keys", key: next.key }
-                return page({ remaining, bound })
+                      : { phase: "keys", key: next.key },
               }
-              return state.bound.phase === "nulls"
-                ? page({ remaining, bound: { phase: "values", cursor: undefined, key: undefined } })
-                : Stream.empty
-            })
-            return Stream.concat(rows, rest)
+            } else if (state.bound.phase === "nulls")
+              upcoming = { remaining, bound: { phase: "values", cursor: undefined, key: undefined } }
           })
-        return page({ bound: first, remaining: request.limit ?? Number.POSITIVE_INFINITY })
+          return Stream.concat(rows, Stream.execute(decideNext))
+        }
+        return Stream.repeatEffectOption(nextState).pipe(Stream.flatMap(page))
       }),
     )
 

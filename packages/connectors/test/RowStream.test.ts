@@ -1,0 +1,113 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Fiber, Queue, Stream } from "effect"
+import * as RowStream from "../src/internal/rowStream.js"
+
+/**
+ * The flow control under the SQL page readers, driven by a scripted query (the real drivers'
+ * sockets are exercised by the Postgres and MySQL suites): when the socket is paused and resumed.
+ */
+const scripted = () => {
+  const log: Array<string> = []
+  let handlers: RowStream.Handlers | undefined
+  const start = (h: RowStream.Handlers) =>
+    Effect.sync(() => {
+      handlers = h
+      return { pause: () => log.push("pause"), resume: () => log.push("resume") }
+    })
+  const rows = (from: number, count: number) => {
+    for (let i = from; i < from + count; i++) handlers!.row({ id: i })
+  }
+  return {
+    log,
+    start,
+    rows,
+    started: () => handlers !== undefined,
+    end: () => handlers!.end(),
+    fail: (e: unknown) => handlers!.error(e),
+  }
+}
+
+const settle = (ms = 30) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
+
+/** Consumes the stream one chunk per permit, so the test decides when downstream is busy. */
+const consume = (stream: Stream.Stream<Record<string, unknown>, unknown>) =>
+  Effect.gen(function* () {
+    const permits = yield* Queue.unbounded<void>()
+    const got: Array<number> = []
+    const fiber = yield* stream.pipe(
+      Stream.runForEachChunk((chunk) =>
+        Effect.sync(() => got.push(...Chunk.toReadonlyArray(chunk).map((r) => r.id as number))).pipe(
+          Effect.zipRight(Queue.take(permits)),
+        ),
+      ),
+      Effect.fork,
+    )
+    return {
+      got,
+      fiber,
+      permit: (n = 1) =>
+        Queue.offerAll(
+          permits,
+          Array.from({ length: n }, () => undefined),
+        ),
+    }
+  })
+
+describe("page stream flow control", () => {
+  it.live(
+    "pauses the socket while two chunks wait, resumes once they are taken, keeps every row in order",
+    () =>
+      Effect.gen(function* () {
+        const q = scripted()
+        const c = yield* consume(RowStream.make(q.start, 3, { highWater: 2, drainAfter: 60_000 }))
+        yield* settle()
+        assert.isTrue(q.started())
+        q.rows(0, 7)
+        assert.deepStrictEqual(q.log, ["pause"], "two chunks wait")
+        yield* settle()
+        assert.deepStrictEqual(c.got, [0, 1, 2])
+        assert.deepStrictEqual(q.log, ["pause"], "one chunk still waits")
+        yield* c.permit()
+        yield* settle()
+        assert.deepStrictEqual(c.got, [0, 1, 2, 3, 4, 5])
+        assert.deepStrictEqual(q.log, ["pause", "resume"], "resumed once nothing waits")
+        q.rows(7, 3)
+        q.end()
+        yield* c.permit(10)
+        yield* Fiber.join(c.fiber)
+        assert.deepStrictEqual(c.got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+      }),
+  )
+
+  it.live(
+    "a consumer that stalls gets the rest of the page buffered, so the server is not left blocked",
+    () =>
+      Effect.gen(function* () {
+        const q = scripted()
+        const c = yield* consume(RowStream.make(q.start, 2, { highWater: 2, drainAfter: 40 }))
+        yield* settle()
+        q.rows(0, 4)
+        assert.deepStrictEqual(q.log, ["pause"])
+        yield* settle(120)
+        assert.deepStrictEqual(q.log, ["pause", "resume"], "resumed after drainAfter")
+        q.rows(4, 10)
+        q.end()
+        assert.deepStrictEqual(q.log, ["pause", "resume"], "never paused again on this page")
+        yield* c.permit(20)
+        yield* Fiber.join(c.fiber)
+        assert.strictEqual(c.got.length, 14)
+      }),
+  )
+
+  it.live("a driver error fails the stream", () =>
+    Effect.gen(function* () {
+      const q = scripted()
+      const fiber = yield* Effect.fork(Stream.runCollect(RowStream.make(q.start, 2)))
+      yield* settle()
+      q.rows(0, 1)
+      q.fail(new Error("connection reset"))
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      assert.strictEqual((error as Error).message, "connection reset")
+    }),
+  )
+})
