@@ -1,5 +1,5 @@
 /**
- * The `pipeline` command: list, plan, run, status, failures, retry, reset, emulator.
+ * The `pipeline` command: list, plan, run, status, failures, retry, reset, serve, emulator.
  * Every handler prints through `Console`, and ends by setting the process exit code
  * (0 done, 1 failed or interrupted, 2 done with dead letters); expected errors print one line.
  */
@@ -8,10 +8,24 @@ import type * as Serve from "@b24etl/bitrix24-emulator/Serve"
 import * as Pipeline from "@b24etl/core/Pipeline"
 import * as Report from "@b24etl/core/Report"
 import * as Runner from "@b24etl/core/Runner"
+import * as Scheduler from "@b24etl/core/Scheduler"
 import { StateStore } from "@b24etl/core/StateStore"
 import { Args, type CliApp, Command, Options, ValidationError } from "@effect/cli"
 import type { FileSystem, Path } from "@effect/platform"
-import { Console, Context, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Ref } from "effect"
+import {
+  Clock,
+  Console,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Ref,
+} from "effect"
 import * as Format from "./internal/format.js"
 import * as Table from "./internal/table.js"
 import * as PipelineLoader from "./PipelineLoader.js"
@@ -100,7 +114,7 @@ const pipelineName = (nameOrPath: string) =>
     Effect.catchIf(
       (e) => !PipelineLoader.isPath(nameOrPath) && e._tag !== "PipelineNotFound",
       (e) =>
-        Console.error(`warning: ${describeError(e)}; showing the state of "${nameOrPath}" anyway`).pipe(
+        Console.error(`warning: ${describeError(e)}; using the state of "${nameOrPath}" anyway`).pipe(
           Effect.as({ name: nameOrPath, loaded: Option.none<PipelineLoader.Loaded>() }),
         ),
     ),
@@ -233,7 +247,7 @@ const plan = Command.make(
           yield* Console.log(
             result.sink.estimate === undefined
               ? "Estimated duration: unknown (the sink cannot tell)"
-              : `Estimated duration: ${Format.duration(Duration.toMillis(result.sink.estimate))} at the sink's rate`,
+              : `Estimated duration: ${Duration.toMillis(result.sink.estimate) < 1_000 ? "under a second" : Format.duration(Duration.toMillis(result.sink.estimate))} at the sink's rate`,
           )
           for (const note of result.sink.notes) yield* Console.log(`Note: ${note}`)
           if (problems.length > 0) {
@@ -619,6 +633,112 @@ const reset = Command.make(
 )
 
 // ---------------------------------------------------------------------------------------------
+// serve
+
+const eventLine = (event: Scheduler.Event): string => {
+  switch (event._tag) {
+    case "Scheduled":
+      return `${event.pipeline}: next run at ${Format.timestamp(event.next)}`
+    case "Started":
+      return `${event.pipeline}: run started${event.catchUp ? " (catching up a run missed while down)" : ""}`
+    case "Skipped":
+      return `${event.pipeline}: run at ${Format.timestamp(event.at)} skipped: ${event.reason}`
+    case "Failed":
+      return `${event.pipeline}: run at ${Format.timestamp(event.at)} failed: ${event.message}`
+    case "Finished": {
+      const r = event.report
+      const sum = (k: "read" | "created" | "updated" | "unchanged" | "failed") =>
+        Format.count(r.entities.reduce((n, e) => n + e[k], 0))
+      return `${r.pipeline}: run ${r.status} in ${Format.duration(r.durationMs)} · read ${sum("read")} · created ${sum("created")} · updated ${sum("updated")} · unchanged ${sum("unchanged")} · failed ${sum("failed")} · dead letters ${Format.count(r.deadLetters)}${r.error === undefined ? "" : ` · ${r.error}`}`
+    }
+  }
+}
+
+const serve = Command.make(
+  "serve",
+  {
+    pipelines: Args.text({ name: "pipeline" }).pipe(
+      Args.withDescription("the pipelines to serve (default: every pipeline found that has a schedule)"),
+      Args.repeated,
+    ),
+    state: stateOption,
+    json: Options.boolean("json").pipe(Options.withDescription("print events as JSON lines")),
+  },
+  (args) =>
+    handled(
+      Effect.gen(function* () {
+        const pipelines: Array<Pipeline.Pipeline> = []
+        if (args.pipelines.length > 0) {
+          for (const name of args.pipelines) pipelines.push((yield* PipelineLoader.load(name)).pipeline)
+        } else {
+          for (const entry of yield* PipelineLoader.loadAll) {
+            if (entry._tag === "Failed")
+              yield* Console.error(`warning: ${entry.file}: ${describeError(entry.error)}`)
+            else if (Option.isSome(Pipeline.schedule(entry.loaded.pipeline)))
+              pipelines.push(entry.loaded.pipeline)
+          }
+          if (pipelines.length === 0) {
+            return yield* new CliError({
+              message:
+                'no pipeline with a `schedule` found; add one (e.g. schedule: "*/15 * * * *") or name the pipelines to serve',
+            })
+          }
+        }
+        const emit = (event: Scheduler.Event) =>
+          Clock.currentTimeMillis.pipe(
+            Effect.flatMap((now) =>
+              Console.log(
+                args.json ? JSON.stringify(event) : `${Format.timestamp(new Date(now))} ${eventLine(event)}`,
+              ),
+            ),
+          )
+        const stop = yield* Deferred.make<void>()
+        const store = yield* Layer.build(State.layer(args.state)).pipe(Effect.map(Context.get(StateStore)))
+        yield* Console.error(
+          `serving ${pipelines.map((p) => p.name).join(", ")} (state: ${store.location}); interrupt to stop after the runs in progress`,
+        )
+        const served = Scheduler.serve({
+          pipelines,
+          stop: Deferred.await(stop),
+          run: (pipeline, stopRun) =>
+            Runner.run(pipeline, { stop: stopRun }).pipe(
+              Effect.provideService(StateStore, store),
+              Effect.provide(ProgressDisplay.silent),
+            ),
+          isLocked: (e) => e._tag === "RunError" && e.locked === true,
+          lastRunAt: (name) =>
+            store.recentRuns(name, 1).pipe(
+              Effect.map((runs) => runs[0]?.startedAt),
+              Effect.orElseSucceed(() => undefined),
+            ),
+          onEvent: emit,
+        })
+        // As for `run`: a signal asks the scheduler to stop, and the runs in progress to finish their batches.
+        yield* Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function* () {
+            const fiber = yield* Effect.forkDaemon(restore(served))
+            const first = yield* Effect.exit(restore(Fiber.await(fiber)))
+            let result: Exit.Exit<void, unknown>
+            if (Exit.isSuccess(first)) result = first.value
+            else {
+              yield* Console.error(
+                "stopping: no new runs; waiting for the runs in progress to finish their batches",
+              )
+              yield* Deferred.succeed(stop, undefined)
+              result = yield* Fiber.await(fiber)
+            }
+            if (Exit.isFailure(result)) return yield* result
+            yield* Console.error("stopped")
+            yield* setExitCode(0)
+          }),
+        )
+      }).pipe(Effect.scoped),
+    ),
+).pipe(
+  Command.withDescription("run scheduled pipelines on their cron times until interrupted (SIGINT/SIGTERM)"),
+)
+
+// ---------------------------------------------------------------------------------------------
 // emulator
 
 const emulator = Command.make(
@@ -708,11 +828,11 @@ const emulator = Command.make(
 /** The command tree. */
 export const command = Command.make("pipeline", {}, () =>
   Console.log(
-    `Choose a command: list, plan, run, status, failures, retry, reset, emulator. See \`${invocation} --help\`.`,
+    `Choose a command: list, plan, run, status, failures, retry, reset, serve, emulator. See \`${invocation} --help\`.`,
   ),
 ).pipe(
   Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
-  Command.withSubcommands([list, plan, run, status, failures, retry, reset, emulator]),
+  Command.withSubcommands([list, plan, run, status, failures, retry, reset, serve, emulator]),
 )
 
 const cli = Command.run(command, { name: "pipeline", version: "0.1.0" })

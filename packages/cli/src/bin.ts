@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Logger } from "effect"
 import * as Cli from "./Cli.js"
 import * as ProgressDisplay from "./ProgressDisplay.js"
 
@@ -27,9 +27,12 @@ const environment = Layer.mergeAll(
     stream: process.stderr,
   }),
   Layer.succeed(Cli.ExitCode, exitCode),
+  // Logs (a pipeline's or a library's) go to stderr: stdout holds only the command's output.
+  Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true })),
 )
 
 NodeRuntime.runMain(Cli.main(process.argv).pipe(Effect.provide(environment)), {
+  disablePrettyLogger: true,
   teardown: (exit, onExit) => {
     const code = Effect.runSync(exitCode.get) ?? (Exit.isSuccess(exit) ? 0 : 1)
     process.exitCode = code

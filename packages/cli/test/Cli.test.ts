@@ -19,13 +19,24 @@ beforeAll(() => {
   p.writePipeline("bad-field.ts", Pipelines.badField)
   p.writePipeline("broken.ts", Pipelines.notAPipeline)
   p.writePipeline("slow.ts", Pipelines.slow)
+  p.writePipeline("ticking.ts", Pipelines.ticking)
 })
 
 describe("pipeline (child process)", () => {
   it("--help lists every command", { timeout: TIMEOUT }, async () => {
     const r = await p.cli(["--help"])
     expect(r.code).toBe(0)
-    for (const command of ["list", "plan", "run", "status", "failures", "retry", "reset", "emulator"]) {
+    for (const command of [
+      "list",
+      "plan",
+      "run",
+      "status",
+      "failures",
+      "retry",
+      "reset",
+      "serve",
+      "emulator",
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`- ${command} `))
     }
   })
@@ -72,7 +83,7 @@ describe("pipeline (child process)", () => {
     expect(ok.stdout).toContain("Order: company → contact")
     expect(ok.stdout).toMatch(/company\s+company\s+memory table companies\s+3\s+title/)
     expect(ok.stdout).toMatch(/contact\s+contact\s+memory table people\s+3\s+companyId, name/)
-    expect(ok.stdout).toContain("Estimated duration: 60ms at the sink's rate")
+    expect(ok.stdout).toContain("Estimated duration: 6.0s at the sink's rate")
     expect(ok.stdout).toContain("Problems: none")
 
     const bad = await p.cli(["plan", "bad-field"])
@@ -205,5 +216,32 @@ describe("pipeline (child process)", () => {
     const status = JSON.parse((await p.cli(["status", "slow", "--json"])).stdout)
     expect(status.runs[0].status).toBe("interrupted")
     expect(status.idMap).toEqual([{ entity: "row", created: written, pending: 0 }])
+  })
+
+  it("serve runs a scheduled pipeline on its cron times and stops on SIGTERM after the run in progress", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const sinkFile = join(p.dir, "sink-ticking.json")
+    const r = await p.cli(["serve", "ticking"], {
+      onSpawn: (pid) => {
+        const poll = setInterval(() => {
+          if (existsSync(sinkFile)) {
+            clearInterval(poll)
+            // Let a second tick come, then stop.
+            setTimeout(() => process.kill(pid, "SIGTERM"), 2_500)
+          }
+        }, 100)
+      },
+    })
+    expect(r.code).toBe(0)
+    expect(r.stderr).toContain("serving ticking")
+    expect(r.stderr).toContain("stopped")
+    expect(r.stdout).toMatch(/ticking: next run at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/)
+    expect(r.stdout).toMatch(
+      /ticking: run succeeded in \S+ · read 6 · created 6 · updated 0 · unchanged 0 · failed 0/,
+    )
+    expect(r.stdout).toMatch(
+      /ticking: run succeeded in \S+ · read 6 · created 0 · updated 0 · unchanged 6 · failed 0/,
+    )
   })
 })
