@@ -10,7 +10,7 @@ export interface Seen {
   readonly body: string
 }
 
-/** What the handler answers; `delay: "forever"` never answers (for timeouts). */
+/** What the handler answers; `hang` never answers (for timeouts). */
 export interface Reply {
   readonly status?: number
   readonly headers?: Readonly<Record<string, string>>
