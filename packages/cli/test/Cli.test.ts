@@ -98,6 +98,23 @@ describe("pipeline (child process)", () => {
     expect(r.stderr.trim()).toMatch(/^error: no pipeline "nope" in pipelines \(found: .*crm.*\)/)
   })
 
+  it("run --dry-run --limit --entity reads and maps only what is asked and writes nothing", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const r = await p.cli(["run", "crm", "--dry-run", "--limit", "2", "--entity", "company", "--json"])
+    expect(r.code).toBe(0)
+    const report = JSON.parse(r.stdout)
+    expect(report).toMatchObject({ pipeline: "crm", dryRun: true, status: "succeeded" })
+    expect(report.entities).toMatchObject([{ entity: "company", read: 2, created: 2 }])
+    expect(existsSync(join(p.dir, "sink-crm.json"))).toBe(false)
+
+    const unknown = await p.cli(["run", "crm", "--entity", "lead"])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr.trim()).toBe(
+      'error: pipeline "crm", entity "lead": unknown entity "lead" (entities: company, contact)',
+    )
+  })
+
   it("run creates every record once; a second run writes nothing", { timeout: TIMEOUT }, async () => {
     const first = await p.cli(["run", "crm"])
     expect(first.stderr).toBe("")
