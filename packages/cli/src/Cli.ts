@@ -400,6 +400,13 @@ const status = Command.make(
             const checkpoints = yield* store.checkpoints(name)
             const counts = yield* store.idMapCounts(name)
             const deadLetters = yield* store.deadLetterCount(name)
+            const now = new Date(yield* Clock.currentTimeMillis)
+            const schedule = Option.flatMap(loaded, (l) =>
+              Option.map(Pipeline.schedule(l.pipeline), (definition) => ({
+                ...definition,
+                next: Scheduler.nextRun(l.pipeline, now) ?? null,
+              })),
+            )
             const entities = [
               ...new Set([
                 ...Option.match(loaded, { onNone: () => [], onSome: (l) => l.order }),
@@ -423,6 +430,7 @@ const status = Command.make(
                       pending: countOf(e, "pending"),
                     })),
                     deadLetters,
+                    schedule: Option.getOrNull(schedule),
                   },
                   null,
                   2,
@@ -431,6 +439,12 @@ const status = Command.make(
               return
             }
             yield* Console.log(`Pipeline ${name} — state: ${store.location}`)
+            if (Option.isSome(schedule)) {
+              const { cron, timeZone, next } = schedule.value
+              yield* Console.log(
+                `Schedule: ${cron}${timeZone ? ` (${timeZone})` : ""}${next === null ? "" : ` — next run ${Format.timestamp(next)} with \`${invocation} serve\``}`,
+              )
+            }
             yield* Console.log("")
             yield* Console.log(
               runs.length === 0

@@ -145,6 +145,7 @@ describe("pipeline (child process)", () => {
     expect(status.stdout).toMatch(/contact\s+3\s+0/)
     expect(status.stdout.match(/succeeded/g)).toHaveLength(2)
     expect(status.stdout).toContain("Dead letters: 0")
+    expect(status.stdout).toMatch(/Schedule: \*\/15 \* \* \* \* — next run \d{4}-\d\d-\d\d \d\d:\d\d:00Z/)
   })
 
   it("a record whose mapping throws is dead-lettered; the run exits 2; failures lists it; reset --yes clears", {
