@@ -47,11 +47,30 @@ describe("RateLimiter", () => {
     }),
   )
 
+  it.effect("idle time refills the bucket up to its size, never beyond, and coarse clocks lose nothing", () =>
+    Effect.gen(function* () {
+      const limit = yield* RateLimiter.make(RateLimiter.standard)
+      const first = yield* startTimes(48, limit, 500)
+      assert.isTrue(first.every((t) => t === 0))
+      yield* TestClock.adjust("60 seconds")
+      const second = (yield* startTimes(50, limit, 500)).slice().sort((a, b) => a - b)
+      assert.strictEqual(second.filter((t) => t === 0).length, 48)
+      assert.deepStrictEqual(second.slice(48), [500, 1000])
+      // A clock that moves in uneven 1.3 s steps (a busy event loop) still averages 2/s.
+      const third = (yield* startTimes(40, limit, 1300)).slice().sort((a, b) => a - b)
+      assert.isAtMost(third[39]!, 40 * 500 + 1300)
+      const bucket = new RateLimit.LeakyBucket(RateLimiter.standard)
+      for (const t of third) assert.isTrue(bucket.take(t))
+    }),
+  )
+
   it.scoped("custom limits and unlimited", () =>
     Effect.gen(function* () {
-      const limit = yield* RateLimiter.make({ rate: 10, burst: 5 })
+      const limit = yield* RateLimiter.make({ rate: 4, burst: 10 })
       const times = (yield* startTimes(10, limit, 50)).slice().sort((a, b) => a - b)
-      assert.deepStrictEqual(times, [0, 0, 0, 0, 100, 200, 300, 400, 500, 600])
+      // A second of jitter at 4/s keeps 4 of the 10 places free.
+      assert.strictEqual(RateLimiter.headroom({ rate: 4, burst: 10 }), 4)
+      assert.deepStrictEqual(times, [0, 0, 0, 0, 0, 0, 250, 500, 750, 1000])
       const none = yield* RateLimiter.make(RateLimiter.unlimited)
       const free = yield* startTimes(100, none, 1)
       assert.isTrue(free.every((t) => t === 0))
