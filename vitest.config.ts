@@ -14,7 +14,15 @@ export default defineConfig({
       project("sinks", "packages/sinks", 300_000),
       project("cli", "packages/cli"),
       project("bitrix24-emulator", "packages/bitrix24-emulator"),
-      { test: { name: "e2e", root: "test", include: ["**/*.test.ts"], testTimeout: 600_000, hookTimeout: 120_000 } },
+      {
+        test: {
+          name: "e2e",
+          root: "test",
+          include: ["**/*.test.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
     pool: "forks",
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
