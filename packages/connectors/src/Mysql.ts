@@ -31,7 +31,10 @@ export interface MysqlConfig {
   readonly poolSize?: number | undefined
 }
 
-/** A connected database: serves table and query specs; `db` runs other read-only SQL. */
+/**
+ * A connected database: serves table and query specs; `db` runs other read-only SQL and returns
+ * `mysql2`'s own values (BIGINT, DECIMAL and dates as text); the mapping above is the specs'.
+ */
 export interface MysqlClient extends Source.Connection<SqlSpec.Spec> {
   readonly name: string
   // biome-ignore lint/suspicious/noExplicitAny: raw SQL only, no typed tables
@@ -69,14 +72,17 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
             bigNumberStrings: true,
             dateStrings: true,
             timezone: "Z",
-            typeCast: MysqlTypes.typeCast,
           })
           pool.on("connection", (connection) => {
             // A connection the server drops emits "error"; queries in flight get it through their own callbacks.
             connection.on("error", () => {})
             // Queued before anything else on this connection, whoever (Kysely or the page reader) takes it first.
-            connection.query("SET SESSION TRANSACTION READ ONLY")
-            connection.query("SET time_zone = '+00:00'")
+            // A session that could not be made read-only and UTC is never used: the next query on it fails.
+            const setup = (error: unknown) => {
+              if (error) connection.destroy()
+            }
+            connection.query("SET SESSION TRANSACTION READ ONLY", setup)
+            connection.query("SET time_zone = '+00:00'", setup)
           })
           return { pool, db: new Kysely<Record<string, never>>({ dialect: new MysqlDialect({ pool }) }) }
         },

@@ -1,6 +1,7 @@
 import { Effect, type Stream } from "effect"
 import type { CompiledQuery } from "kysely"
 import type { Pool, PoolConnection } from "mysql2"
+import * as MysqlTypes from "./mysqlTypes.js"
 import * as RowStream from "./rowStream.js"
 
 /**
@@ -24,9 +25,13 @@ export const stream =
             Effect.sync(() => (session.done ? session.connection.release() : session.connection.destroy())),
         ).pipe(
           Effect.map((session) => {
+            let convert = (row: MysqlTypes.Row) => row
             session.connection
               .query(query.sql, query.parameters as Array<unknown>)
-              .on("result", (row) => handlers.row(row as Record<string, unknown>))
+              .on("fields", (fields) => {
+                convert = MysqlTypes.converter((fields ?? []) as unknown as ReadonlyArray<MysqlTypes.Field>)
+              })
+              .on("result", (row) => handlers.row(convert(row as MysqlTypes.Row)))
               .on("end", () => {
                 session.done = true
                 handlers.end()

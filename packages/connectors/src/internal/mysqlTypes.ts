@@ -1,5 +1,3 @@
-import type { TypeCast } from "mysql2"
-
 /**
  * How MySQL / MariaDB values become JavaScript, matching the PostgreSQL source wherever the
  * types match. The session runs in UTC (`time_zone = '+00:00'`).
@@ -11,38 +9,69 @@ import type { TypeCast } from "mysql2"
  * - `JSON` (and MariaDB's JSON alias, via its extended metadata) -> parsed
  * - `BLOB`, `BINARY`, `VARBINARY`, other `BIT` -> base64 text (file fields)
  */
-export const typeCast: TypeCast = (field, next) => {
-  switch (field.type) {
-    case "TINY": {
-      const value = next()
-      return field.length === 1 && value !== null ? value !== 0 : value
+export type Row = Record<string, unknown>
+
+/** The column metadata `mysql2` reports before the rows (its `fields` event). */
+export interface Field {
+  readonly name: string
+  readonly columnType: number
+  readonly columnLength: number
+}
+
+const TINY = 1
+const TIMESTAMP = 7
+const LONGLONG = 8
+const DATETIME = 12
+const BIT = 16
+
+const base64 = (value: unknown) => (Buffer.isBuffer(value) ? value.toString("base64") : value)
+
+/**
+ * The conversions one result needs, decided once from its columns and applied to each row in
+ * place: faster than a `typeCast` function, which `mysql2` calls with fresh closures for every
+ * value. The driver already gives BIGINT and DECIMAL as text, dates as text, JSON parsed.
+ */
+export const converter = (fields: ReadonlyArray<Field>): ((row: Row) => Row) => {
+  const steps: Array<(row: Row) => void> = []
+  for (const field of fields) {
+    const name = field.name
+    switch (field.columnType) {
+      case TINY:
+        if (field.columnLength === 1)
+          steps.push((row) => {
+            const v = row[name]
+            if (v !== null) row[name] = v !== 0
+          })
+        break
+      case LONGLONG:
+        steps.push((row) => {
+          const v = row[name]
+          if (v !== null) row[name] = BigInt(v as string)
+        })
+        break
+      case DATETIME:
+      case TIMESTAMP:
+        steps.push((row) => {
+          row[name] = dateTime(row[name] as string | null)
+        })
+        break
+      case BIT:
+        steps.push((row) => {
+          const v = row[name] as Buffer | null
+          if (v !== null) row[name] = field.columnLength === 1 ? v[0] !== 0 : v.toString("base64")
+        })
+        break
+      default:
+        // BLOB, BINARY, VARBINARY, GEOMETRY: the driver gives a Buffer only for binary columns.
+        steps.push((row) => {
+          const v = row[name]
+          if (v !== null && typeof v === "object" && Buffer.isBuffer(v)) row[name] = base64(v)
+        })
     }
-    case "LONGLONG": {
-      const value = next()
-      return value === null ? null : BigInt(value as string)
-    }
-    case "DATETIME":
-    case "DATETIME2":
-    case "TIMESTAMP":
-    case "TIMESTAMP2":
-      return dateTime(next() as string | null)
-    case "BIT": {
-      const value = field.buffer()
-      if (value === null) return null
-      return field.length === 1 ? value[0] !== 0 : value.toString("base64")
-    }
-    case "TINY_BLOB":
-    case "MEDIUM_BLOB":
-    case "LONG_BLOB":
-    case "BLOB":
-    case "STRING":
-    case "VAR_STRING":
-    case "GEOMETRY": {
-      const value = next()
-      return Buffer.isBuffer(value) ? value.toString("base64") : value
-    }
-    default:
-      return next()
+  }
+  return (row) => {
+    for (let i = 0; i < steps.length; i++) steps[i]!(row)
+    return row
   }
 }
 
