@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Cli from "./support/cli.js"
@@ -24,7 +27,12 @@ describe("pipeline run migrate-legacy, interrupted", () => {
             BITRIX24_CONCURRENCY: "2",
             PIPELINE_STATE_URL: state.url,
           }
-          const first = Cli.start(["run", "migrate-legacy"], env)
+          // Run from an empty directory: with the portal and the database configured, nothing local
+          // (no embedded database, no local emulator) may appear there.
+          const cwd = mkdtempSync(join(tmpdir(), "b24etl-sigint-"))
+          yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(cwd, { recursive: true, force: true })))
+          const envHere = { ...env, PIPELINE_DIR: join(Cli.root, "pipelines") }
+          const first = Cli.start(["run", "migrate-legacy"], envHere, cwd)
           // Interrupt once contacts are being written: companies done, deals not started.
           yield* Effect.promise(async () => {
             for (let i = 0; i < 600; i++) {
@@ -42,7 +50,7 @@ describe("pipeline run migrate-legacy, interrupted", () => {
           assert.isBelow(contactsAfterStop, legacy.counts.people)
           assert.strictEqual(portal.store.items(DEAL).length, 0)
 
-          const second = Cli.start(["run", "migrate-legacy"], env)
+          const second = Cli.start(["run", "migrate-legacy"], envHere, cwd)
           const finished = yield* Effect.promise(() => second.done)
           assert.strictEqual(finished.code, 2, finished.stdout + finished.stderr)
 
@@ -54,6 +62,9 @@ describe("pipeline run migrate-legacy, interrupted", () => {
             const origins = portal.store.items(type).map((i) => String(i.originId))
             assert.strictEqual(new Set(origins).size, origins.length, `no ${name} twice`)
           }
+          // It wrote to the configured portal and nowhere else.
+          assert.notInclude(finished.stdout + finished.stderr, "local Bitrix24 emulator")
+          assert.isFalse(existsSync(join(cwd, ".pipeline")), `left ${readdirSync(cwd).join(", ")}`)
           // The second run created only what the first had not.
           // The report table's row: ENTITY TARGET READ CREATED ...
           const row = /^contact\s+contact\s+(\d+)\s+(\d+)/m.exec(finished.stdout)
