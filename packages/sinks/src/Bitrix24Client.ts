@@ -470,6 +470,7 @@ export const make = (options: Options): Effect.Effect<Client, FatalError, Scope.
         if (code.toUpperCase() === "OPERATION_TIME_LIMIT") {
           shared.operating.exceeded(method, yield* Clock.currentTimeMillis)
         }
+        if (code.toUpperCase() === "QUERY_LIMIT_EXCEEDED") yield* shared.limit.full
         return yield* Effect.fail(classify(method, raw.status, code, description, portal))
       })
 

@@ -74,9 +74,16 @@ export const headroom = (l: Limits): number =>
   l.burst === 0 ? 0 : Math.min(l.burst - 1, Math.max(Math.ceil(l.burst * 0.04), Math.ceil(l.rate)))
 
 /** Wraps an effect so it starts only when the portal's bucket has room for one more request. */
-export type Limit = <A, E, R>(task: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+export interface Limit {
+  <A, E, R>(task: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
+  /**
+   * The portal answered 503 `QUERY_LIMIT_EXCEEDED`: its bucket is full (other clients share it).
+   * From now on requests go at the drain rate only, until idle time empties the bucket again.
+   */
+  readonly full: Effect.Effect<void>
+}
 
-const identity: Limit = (task) => task
+const identity: Limit = Object.assign(<A, E, R>(task: Effect.Effect<A, E, R>) => task, { full: Effect.void })
 
 /**
  * A limiter for `l`: requests start in arrival order, the first `burst - headroom` at once, then
@@ -89,12 +96,14 @@ export const make = (l: Limits): Effect.Effect<Limit> =>
     const turn = yield* Effect.makeSemaphore(1)
     let level = 0
     let last: number | undefined
+    const drain = (now: number) => {
+      if (last !== undefined) level = Math.max(0, level - ((now - last) / 1000) * l.rate)
+      last = now
+    }
     const admit = turn.withPermits(1)(
       Effect.gen(function* () {
         for (;;) {
-          const now = yield* Clock.currentTimeMillis
-          if (last !== undefined) level = Math.max(0, level - ((now - last) / 1000) * l.rate)
-          last = now
+          drain(yield* Clock.currentTimeMillis)
           if (level + 1 <= capacity + 1e-9) {
             level += 1
             return
@@ -103,8 +112,11 @@ export const make = (l: Limits): Effect.Effect<Limit> =>
         }
       }),
     )
-    const limit: Limit = (task) => Effect.zipRight(admit, task)
-    return limit
+    const full = Effect.map(Clock.currentTimeMillis, (now) => {
+      drain(now)
+      level = Math.max(level, capacity)
+    })
+    return Object.assign(<A, E, R>(task: Effect.Effect<A, E, R>) => Effect.zipRight(admit, task), { full })
   })
 
 /** What every client of one portal shares in this process. */

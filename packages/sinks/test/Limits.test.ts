@@ -35,6 +35,37 @@ describe("rate limit", () => {
     60_000,
   )
 
+  it.scopedLive(
+    "when another client has filled the portal's bucket, a 503 slows the sink to the drain rate",
+    () =>
+      Effect.gen(function* () {
+        const emulator = yield* portal()
+        // Someone else's requests fill the bucket.
+        yield* Effect.forEach(
+          Array.from({ length: 50 }, (_, i) => i),
+          () =>
+            Effect.promise(() =>
+              fetch(`${emulator.webhookUrl}profile`, { method: "POST" }).then((r) => r.text()),
+            ),
+          { concurrency: 10 },
+        )
+        const before = (yield* emulator.counters).status503
+        const conn = yield* connect(
+          webhookSink(emulator, { retry: { base: "200 millis", cap: "2 seconds", times: 10 } }),
+        )
+        const results = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, b) => items("company", 20, () => ({ title: "t" }), b * 20)),
+          (batch) => conn.create(Bitrix24.company, batch),
+          { concurrency: conn.concurrency },
+        )
+        assert.isTrue(results.flat().every((r) => r._tag === "Written"))
+        const refused = (yield* emulator.counters).status503 - before
+        assert.isAtLeast(refused, 1)
+        // Only the requests already in flight when the first 503 came back were refused.
+        assert.isAtMost(refused, conn.concurrency)
+      }),
+  )
+
   it.scopedLive("two sinks on one portal share its limiter", () =>
     Effect.gen(function* () {
       const emulator = yield* portal({ rateLimit: { rate: 4, burst: 10 } })

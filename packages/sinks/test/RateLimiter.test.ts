@@ -64,6 +64,15 @@ describe("RateLimiter", () => {
     }),
   )
 
+  it.effect("after the portal says its bucket is full, requests go at the drain rate", () =>
+    Effect.gen(function* () {
+      const limit = yield* RateLimiter.make(RateLimiter.standard)
+      yield* limit.full
+      const times = (yield* startTimes(4, limit, 100)).slice().sort((a, b) => a - b)
+      assert.deepStrictEqual(times, [500, 1000, 1500, 2000])
+    }),
+  )
+
   it.scoped("custom limits and unlimited", () =>
     Effect.gen(function* () {
       const limit = yield* RateLimiter.make({ rate: 4, burst: 10 })
