@@ -27,7 +27,11 @@ const scripted = () => {
   }
 }
 
-const settle = (ms = 30) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
+/** Waits (real time) until `condition` holds: the consumer runs on its own fiber. */
+const until = (condition: () => boolean, what: string) =>
+  Effect.promise(async () => {
+    for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10))
+  }).pipe(Effect.tap(() => assert.isTrue(condition(), `waited for ${what}`)))
 
 /** Consumes the stream one chunk per permit, so the test decides when downstream is busy. */
 const consume = (stream: Stream.Stream<Record<string, unknown>, unknown>) =>
@@ -60,15 +64,14 @@ describe("page stream flow control", () => {
       Effect.gen(function* () {
         const q = scripted()
         const c = yield* consume(RowStream.make(q.start, 3, { highWater: 2, drainAfter: 60_000 }))
-        yield* settle()
-        assert.isTrue(q.started())
+        yield* until(q.started, "the query to start")
         q.rows(0, 7)
         assert.deepStrictEqual(q.log, ["pause"], "two chunks wait")
-        yield* settle()
+        yield* until(() => c.got.length === 3, "the first chunk")
         assert.deepStrictEqual(c.got, [0, 1, 2])
         assert.deepStrictEqual(q.log, ["pause"], "one chunk still waits")
         yield* c.permit()
-        yield* settle()
+        yield* until(() => c.got.length === 6, "the second chunk")
         assert.deepStrictEqual(c.got, [0, 1, 2, 3, 4, 5])
         assert.deepStrictEqual(q.log, ["pause", "resume"], "resumed once nothing waits")
         q.rows(7, 3)
@@ -85,10 +88,10 @@ describe("page stream flow control", () => {
       Effect.gen(function* () {
         const q = scripted()
         const c = yield* consume(RowStream.make(q.start, 2, { highWater: 2, drainAfter: 40 }))
-        yield* settle()
+        yield* until(q.started, "the query to start")
         q.rows(0, 4)
         assert.deepStrictEqual(q.log, ["pause"])
-        yield* settle(120)
+        yield* until(() => q.log.length === 2, "drainAfter to pass")
         assert.deepStrictEqual(q.log, ["pause", "resume"], "resumed after drainAfter")
         q.rows(4, 10)
         q.end()
@@ -103,7 +106,7 @@ describe("page stream flow control", () => {
     Effect.gen(function* () {
       const q = scripted()
       const fiber = yield* Effect.fork(Stream.runCollect(RowStream.make(q.start, 2)))
-      yield* settle()
+      yield* until(q.started, "the query to start")
       q.rows(0, 1)
       q.fail(new Error("connection reset"))
       const error = yield* Effect.flip(Fiber.join(fiber))

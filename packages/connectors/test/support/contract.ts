@@ -397,8 +397,11 @@ export const contract = (engine: Engine) =>
                     Stream.runDrain,
                     Effect.fork,
                   )
-                yield* Effect.sleep("100 millis")
-                const open = yield* engine.sessions(admin, name)
+                let open = yield* engine.sessions(admin, name)
+                for (let i = 0; i < 100 && open === 0; i++) {
+                  yield* Effect.sleep("50 millis")
+                  open = yield* engine.sessions(admin, name)
+                }
                 yield* Fiber.interrupt(fiber)
                 return open
               }),
