@@ -338,7 +338,11 @@ export const make = (options: Options): Effect.Effect<Client, FatalError, Scope.
     })
     const http = (yield* NodeHttpClient.make.pipe(
       Effect.provideService(NodeHttpClient.HttpAgent, agent),
-    )).pipe(HttpClient.withTracerPropagation(false))
+    )).pipe(
+      HttpClient.withTracerPropagation(false),
+      // Request spans carry the full URL, and a webhook URL holds its secret: no request spans.
+      HttpClient.withTracerDisabledWhen(() => true),
+    )
     const timeout = Duration.decode(options.timeout ?? "75 seconds")
 
     const post = (

@@ -66,6 +66,28 @@ describe("webhook", () => {
     }),
   )
 
+  it.scopedLive("a portal that refuses connections: nothing was sent, so create is `unavailable`", () =>
+    Effect.gen(function* () {
+      const emulator = yield* portal()
+      const closed = emulator.url.replace(/:\d+$/, ":1")
+      const conn = yield* connect(
+        Bitrix24.sink(Bitrix24.webhook(`${closed}/rest/1/${code}/`), { retry: fastRetry }),
+      )
+      const failed = yield* Effect.either(
+        conn.create(
+          Bitrix24.company,
+          items("company", 2, () => ({ title: "t" })),
+        ),
+      )
+      assert.isTrue(Either.isLeft(failed))
+      if (Either.isLeft(failed)) {
+        assert.strictEqual(failed.left.reason, "unavailable")
+        assert.strictEqual(failed.left.code, "ECONNREFUSED")
+        assert.notInclude(everyText(failed.left), code)
+      }
+    }),
+  )
+
   it.scopedLive("https to a portal with its own certificate authority", () =>
     Effect.gen(function* () {
       const emulator = yield* portal({ https: true })
