@@ -173,6 +173,25 @@ describe("find", () => {
     }),
   )
 
+  it.scopedLive("a timeout after sending is ambiguous; the portal went on and find sees the items", () =>
+    Effect.gen(function* () {
+      const emulator = yield* portal({ latencyMs: 600 })
+      const conn = yield* connect(webhookSink(emulator, { timeout: "200 millis" }))
+      const batch = items("company", 5, (i) => ({ title: `Slow ${i}` }))
+      const failed = yield* Effect.either(conn.create(Bitrix24.company, batch))
+      assert.isTrue(Either.isLeft(failed))
+      if (Either.isLeft(failed)) {
+        assert.strictEqual(failed.left.reason, "ambiguous")
+        assert.strictEqual(failed.left.code, "TIMEOUT")
+      }
+      yield* emulator.setLatency(0)
+      yield* Effect.sleep("700 millis")
+      const found = yield* conn.find(Bitrix24.company, batch)
+      assert.strictEqual(found.size, 5)
+      assert.strictEqual(yield* methodCount(emulator, "crm.item.batchImport"), 1)
+    }),
+  )
+
   it.scopedLive("pages past 50 matches per filter with >id", () =>
     Effect.gen(function* () {
       const emulator = yield* portal({ rateLimit: { burst: 0 } })
