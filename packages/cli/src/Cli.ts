@@ -677,6 +677,12 @@ const serve = Command.make(
     ),
     state: stateOption,
     json: Options.boolean("json").pipe(Options.withDescription("print events as JSON lines")),
+    leaseMs: Options.integer("lease-ms").pipe(
+      Options.withDescription(
+        "how long a run holds the pipeline's lock without renewing it: another `serve` takes over this long after a holder dies",
+      ),
+      Options.withDefault(60_000),
+    ),
   },
   (args) =>
     handled(
@@ -714,12 +720,17 @@ const serve = Command.make(
         const served = Scheduler.serve({
           pipelines,
           stop: Deferred.await(stop),
-          run: (pipeline, stopRun) =>
-            Runner.run(pipeline, { stop: stopRun }).pipe(
+          run: (pipeline, stopRun, tick) =>
+            Runner.run(pipeline, { stop: stopRun, tick, lockLeaseMs: args.leaseMs }).pipe(
               Effect.provideService(StateStore, store),
               Effect.provide(ProgressDisplay.silent),
             ),
-          isLocked: (e) => e._tag === "RunError" && e.locked === true,
+          isSkip: (e) =>
+            e._tag === "RunError" && e.locked === true
+              ? "another process is running it"
+              : e._tag === "RunError" && e.alreadyRan === true
+                ? "another process already ran it"
+                : undefined,
           lastRunAt: (name) =>
             store.recentRuns(name, 1).pipe(
               Effect.map((runs) => runs[0]?.startedAt),

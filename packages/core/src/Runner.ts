@@ -37,6 +37,11 @@ export interface RunOptions {
   readonly chunkSize?: number | undefined
   /** How long the pipeline lock is held without renewal; a dead holder loses it after this. */
   readonly lockLeaseMs?: number | undefined
+  /**
+   * A scheduled tick: once the lock is held, the run is skipped when a run of this pipeline has
+   * started at or after this time (another process served the same tick).
+   */
+  readonly tick?: Date | undefined
 }
 
 /** The run could not start or had to stop: the message says what, where and what to do. */
@@ -46,6 +51,8 @@ export class RunError extends Data.TaggedError("RunError")<{
   readonly message: string
   /** Another process holds the pipeline's lock: nothing was done. */
   readonly locked?: boolean | undefined
+  /** Another process already ran this scheduled tick: nothing was done. */
+  readonly alreadyRan?: boolean | undefined
   readonly cause?: unknown
 }> {}
 
@@ -220,6 +227,18 @@ export const run = (
       const stopping = yield* Deferred.make<void>()
       if (options.stop)
         yield* options.stop.pipe(Effect.zipRight(Deferred.succeed(stopping, undefined)), Effect.forkScoped)
+      if (lock && options.tick) {
+        const [last] = yield* store.recentRuns(pipeline.name, 1).pipe(Effect.mapError(storeFailure))
+        if (last !== undefined && last.startedAt.getTime() >= options.tick.getTime()) {
+          return yield* Effect.fail(
+            new RunError({
+              pipeline: pipeline.name,
+              alreadyRan: true,
+              message: `the run due at ${options.tick.toISOString()} was already made (run ${last.id}, started ${last.startedAt.toISOString()})`,
+            }),
+          )
+        }
+      }
       // Losing the lock (another process took it after our lease ran out) stops the run the same way.
       let lockLost: string | undefined
       if (lock) {

@@ -18,10 +18,20 @@ export type Event =
 
 export interface ServeOptions<E> {
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
-  /** Runs one pipeline; `stop` completes when the run should end gracefully. */
-  readonly run: (pipeline: Pipeline.Pipeline, stop: Effect.Effect<void>) => Effect.Effect<RunReport, E>
-  /** Whether a run failure means another process holds the pipeline (a skip, not a failure). */
-  readonly isLocked?: ((error: E) => boolean) | undefined
+  /**
+   * Runs one pipeline; `stop` completes when the run should end gracefully; `tick` is the cron
+   * time it is due for (pass it to `Runner.run` so two processes never both serve one tick).
+   */
+  readonly run: (
+    pipeline: Pipeline.Pipeline,
+    stop: Effect.Effect<void>,
+    tick: Date,
+  ) => Effect.Effect<RunReport, E>
+  /**
+   * Whether a run failure is a skip rather than a failure (another process holds the pipeline,
+   * or already ran this tick); answers the reason to report.
+   */
+  readonly isSkip?: ((error: E) => string | undefined) | undefined
   /** When the pipeline last started, for catching up a tick missed while the process was down. */
   readonly lastRunAt?: ((pipeline: string) => Effect.Effect<Date | undefined>) | undefined
   readonly onEvent?: ((event: Event) => Effect.Effect<void>) | undefined
@@ -71,15 +81,15 @@ export const serve = <E>(options: ServeOptions<E>): Effect.Effect<void, Pipeline
             runs,
             Effect.gen(function* () {
               yield* emit({ _tag: "Started", pipeline: pipeline.name, at, catchUp })
-              const result = yield* Effect.either(options.run(pipeline, Deferred.await(stopRuns)))
+              const result = yield* Effect.either(options.run(pipeline, Deferred.await(stopRuns), at))
               if (Either.isRight(result)) {
                 yield* emit({ _tag: "Finished", pipeline: pipeline.name, report: result.right })
-              } else if (options.isLocked?.(result.left)) {
+              } else if (options.isSkip?.(result.left) !== undefined) {
                 yield* emit({
                   _tag: "Skipped",
                   pipeline: pipeline.name,
                   at,
-                  reason: "another process is running it",
+                  reason: options.isSkip(result.left)!,
                 })
               } else {
                 const error = result.left as { message?: unknown }

@@ -121,7 +121,7 @@ describe("Scheduler", () => {
         Scheduler.serve({
           pipelines: [scheduled("busy", "*/15 * * * *")],
           run: () => Effect.fail("locked" as const),
-          isLocked: (e) => e === "locked",
+          isSkip: (e) => (e === "locked" ? "another process is running it" : undefined),
           onEvent: (e) => Effect.sync(() => events.push(e)),
         }),
       )
