@@ -115,7 +115,7 @@ export const prepareFields = (fields: Readonly<Record<string, unknown>>): Prepar
   for (const [name, raw] of Object.entries(fields)) {
     if (raw === undefined) continue
     const problem = { value: undefined as Prepared | undefined }
-    const convert = (v: unknown, top: boolean): unknown => {
+    const convert = (v: unknown): unknown => {
       if (Reference.isReference(v)) {
         problem.value = reject(
           "UNRESOLVED_REFERENCE",
@@ -140,16 +140,15 @@ export const prepareFields = (fields: Readonly<Record<string, unknown>>): Prepar
         return undefined
       }
       if (v instanceof Uint8Array) return Buffer.from(v).toString("base64")
-      if (Array.isArray(v)) return v.filter((x) => x !== undefined).map((x) => convert(x, false))
+      if (Array.isArray(v)) return v.filter((x) => x !== undefined).map(convert)
       if (isObject(v)) {
         const o: Record<string, unknown> = {}
-        for (const [k, x] of Object.entries(v)) if (x !== undefined) o[k] = convert(x, false)
+        for (const [k, x] of Object.entries(v)) if (x !== undefined) o[k] = convert(x)
         return o
       }
-      void top
       return v
     }
-    const value = convert(raw, true)
+    const value = convert(raw)
     if (problem.value !== undefined) return problem.value
     if ((Fields.multiFieldNames as ReadonlyArray<string>).includes(name)) {
       const bad = checkMultiField(name as Fields.MultiFieldName, value)

@@ -80,7 +80,7 @@ describe("resume", () => {
           if (!ended) assert.strictEqual(exit.signal, "SIGKILL", exit.output)
         }
         assert.strictEqual(kills.length, 3, `killed at ${kills.join(", ")}`)
-        assert.isBelow(kills[2]!, total)
+        // (A kill may land after the portal created the last items but before the run committed them.)
         let final: Exit | undefined
         for (let attempt = 0; attempt < 10; attempt++) {
           yield* Effect.sleep(Duration.millis(1_200))
