@@ -205,6 +205,18 @@ export const run = (
         : yield* holdLock(pipeline.name, options.lockLeaseMs ?? 60_000).pipe(
             Effect.mapError((e) => (e._tag === "StateStoreError" ? storeFailure(e) : e)),
           )
+      if (lock && options.tick) {
+        const [last] = yield* store.recentRuns(pipeline.name, 1).pipe(Effect.mapError(storeFailure))
+        if (last !== undefined && last.startedAt.getTime() >= options.tick.getTime()) {
+          return yield* Effect.fail(
+            new RunError({
+              pipeline: pipeline.name,
+              alreadyRan: true,
+              message: `the run due at ${options.tick.toISOString()} was already made (run ${last.id}, started ${last.startedAt.toISOString()})`,
+            }),
+          )
+        }
+      }
 
       const sources = yield* connectSources(pipeline, selected).pipe(
         Effect.mapError((e) =>
@@ -227,18 +239,6 @@ export const run = (
       const stopping = yield* Deferred.make<void>()
       if (options.stop)
         yield* options.stop.pipe(Effect.zipRight(Deferred.succeed(stopping, undefined)), Effect.forkScoped)
-      if (lock && options.tick) {
-        const [last] = yield* store.recentRuns(pipeline.name, 1).pipe(Effect.mapError(storeFailure))
-        if (last !== undefined && last.startedAt.getTime() >= options.tick.getTime()) {
-          return yield* Effect.fail(
-            new RunError({
-              pipeline: pipeline.name,
-              alreadyRan: true,
-              message: `the run due at ${options.tick.toISOString()} was already made (run ${last.id}, started ${last.startedAt.toISOString()})`,
-            }),
-          )
-        }
-      }
       // Losing the lock (another process took it after our lease ran out) stops the run the same way.
       let lockLost: string | undefined
       if (lock) {
