@@ -218,6 +218,14 @@ export const run = (
         }
       }
 
+      if (lock) {
+        // We hold the lock, so a run still marked `running` belongs to a process that died.
+        const abandoned = yield* store.abandonRuns(pipeline.name).pipe(Effect.mapError(storeFailure))
+        if (abandoned > 0) {
+          yield* progress.note(`an earlier run stopped without finishing; resuming where it left off`)
+        }
+      }
+
       const sources = yield* connectSources(pipeline, selected).pipe(
         Effect.mapError((e) =>
           fail(`cannot read source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}`, undefined, e),

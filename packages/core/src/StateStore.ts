@@ -88,6 +88,11 @@ export interface StateStore {
   readonly startRun: (pipeline: string) => Effect.Effect<Run, StateStoreError>
   readonly finishRun: (id: string, status: RunStatus, stats: Json) => Effect.Effect<void, StateStoreError>
   readonly recentRuns: (pipeline: string, limit: number) => Effect.Effect<ReadonlyArray<Run>, StateStoreError>
+  /**
+   * Marks the pipeline's runs still `running` as `interrupted`: called by a run that holds the
+   * pipeline's lock, so any other `running` row belongs to a process that died. Answers how many.
+   */
+  readonly abandonRuns: (pipeline: string) => Effect.Effect<number, StateStoreError>
 
   /** The id-map rows of these keys, in one query. */
   readonly lookup: (

@@ -250,6 +250,21 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it
     ),
   )
 
+  it.effect("a run left `running` by a process that died is closed as interrupted by the next run", () =>
+    withStore(
+      Effect.gen(function* () {
+        const { pipeline } = setup()
+        const store = yield* StateStore
+        const dead = yield* store.startRun(pipeline.name)
+        const report = yield* Runner.run(pipeline)
+        assert.strictEqual(report.status, "succeeded")
+        const runs = yield* store.recentRuns(pipeline.name, 10)
+        assert.strictEqual(runs.find((r) => r.id === dead.id)?.status, "interrupted")
+        assert.strictEqual(runs.find((r) => r.id === report.runId)?.status, "succeeded")
+      }),
+    ),
+  )
+
   it.effect("a stop request ends reading, commits what was written, and the next run resumes", () =>
     withStore(
       Effect.gen(function* () {

@@ -434,6 +434,23 @@ export const make = (options: {
           .execute()
       }),
 
+    abandonRuns: (pipeline) =>
+      attempt("closing runs whose process died", async (now) => {
+        const result = await db
+          .updateTable("runs")
+          .set({
+            status: "interrupted",
+            finished_at: Time.toSql(now),
+            stats: JSON.stringify({
+              error: "the process running it stopped without finishing (killed or crashed)",
+            }),
+          })
+          .where("pipeline", "=", pipeline)
+          .where("status", "=", "running")
+          .executeTakeFirst()
+        return Number(result.numUpdatedRows)
+      }),
+
     recentRuns: (pipeline, limit) =>
       attempt("listing runs", async () => {
         const rows = await db
