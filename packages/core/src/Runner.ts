@@ -509,16 +509,7 @@ export const run = (
               batch.forEach((b, i) => {
                 const r = results[i]
                 if (r === undefined || r._tag === "Rejected") {
-                  rejected.push({
-                    entity: er.name,
-                    sourceKey: b.p.key,
-                    stage: "write",
-                    code: r?.code ?? "NO_RESULT",
-                    message: r
-                      ? `${r.field ? `${r.field}: ` : ""}${r.message}`
-                      : "the target answered no result for this item",
-                    payload: b.p.payload,
-                  })
+                  rejected.push(rejection(er.name, b.p, "write", r))
                 } else {
                   created.push({
                     sourceKey: b.p.key,
@@ -570,16 +561,7 @@ export const run = (
               batch.forEach((b, i) => {
                 const r = results[i]
                 if (r === undefined || r._tag === "Rejected") {
-                  rejected.push({
-                    entity: er.name,
-                    sourceKey: b.p.key,
-                    stage: "update",
-                    code: r?.code ?? "NO_RESULT",
-                    message: r
-                      ? `${r.field ? `${r.field}: ` : ""}${r.message}`
-                      : "the target answered no result for this item",
-                    payload: b.p.payload,
-                  })
+                  rejected.push(rejection(er.name, b.p, "update", r))
                 } else {
                   written.push({
                     sourceKey: b.p.key,
@@ -814,6 +796,31 @@ export const run = (
       return report
     }),
   )
+
+/** The dead letter of a record the target refused (or answered nothing for). */
+const rejection = (
+  entity: string,
+  p: Prepared,
+  stage: "write" | "update",
+  result: Sink.ItemResult | undefined,
+): DeadLetterInput =>
+  result?._tag === "Rejected"
+    ? {
+        entity,
+        sourceKey: p.key,
+        stage,
+        code: result.code,
+        message: `${result.field ? `${result.field}: ` : ""}${result.message}`,
+        payload: p.payload,
+      }
+    : {
+        entity,
+        sourceKey: p.key,
+        stage,
+        code: "NO_RESULT",
+        message: "the target answered no result for this item",
+        payload: p.payload,
+      }
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */
 export const originId = (entity: string, key: string): string => `${entity}:${key}`
