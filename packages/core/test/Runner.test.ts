@@ -295,6 +295,48 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it
     ),
   )
 
+  it.effect(
+    "records deleted in the source are never created; an existing one gets the policy's update once",
+    () =>
+      withStore(
+        Effect.gen(function* () {
+          const rows = [
+            { id: 1, name: "Alive", deleted: false },
+            { id: 2, name: "Gone before migration", deleted: true },
+            { id: 3, name: "Gone later", deleted: false },
+          ]
+          const source = MemorySource.make("legacy", { companies: rows })
+          const target = MemorySink.make()
+          const pipeline = Pipeline.make({
+            name: `soft-delete-${++pipelineNo}`,
+            sink: target.sink,
+            entities: {
+              company: {
+                from: source.table("companies", { key: "id" }),
+                to: target.target("company"),
+                deleted: {
+                  when: (r: { deleted: boolean }) => r.deleted,
+                  policy: { update: { opened: "N" } },
+                },
+                map: (r: { name: string }) => ({ title: r.name, opened: "Y" }),
+              },
+            },
+          })
+          const first = yield* Runner.run(pipeline)
+          assert.strictEqual(first.entities[0]!.created, 2)
+          assert.strictEqual(first.entities[0]!.skipped, 1)
+          rows[2]!.deleted = true
+          const second = yield* Runner.run(pipeline)
+          assert.strictEqual(second.entities[0]!.updated, 1)
+          const gone = [...target.items("company").values()].find((i) => i.originId === "company:3")!
+          assert.strictEqual(gone.fields.opened, "N")
+          const third = yield* Runner.run(pipeline)
+          assert.strictEqual(third.entities[0]!.updated, 0)
+          assert.strictEqual(target.items("company").size, 2)
+        }),
+      ),
+  )
+
   it.effect("a dry run writes nothing and reports what it would create", () =>
     withStore(
       Effect.gen(function* () {
