@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises"
+import * as SecretUrl from "@b24etl/core/SecretUrl"
 import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Effect, Redacted, type Scope } from "effect"
@@ -29,8 +30,6 @@ export interface ConnectOptions {
   readonly poolSize?: number | undefined
 }
 
-const hidden = "***"
-
 /** The dialect a URL names: `postgres://`, `postgresql://`, `mysql://` or `mariadb://`. */
 export const dialectOf = (url: string): LegacyDialect | undefined => {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase()
@@ -47,31 +46,7 @@ export const dialectOf = (url: string): LegacyDialect | undefined => {
 }
 
 /** The URL with its password (and any `password=` parameter) replaced by `***`. */
-export const redactUrl = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = hidden
-    for (const key of [...parsed.searchParams.keys()]) {
-      if (/pass|secret|token/i.test(key)) parsed.searchParams.set(key, hidden)
-    }
-    return parsed.toString()
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, `//$1:${hidden}@`)
-  }
-}
-
-const secretsOf = (url: string): ReadonlyArray<string> => {
-  try {
-    const parsed = new URL(url)
-    const fromQuery = [...parsed.searchParams].filter(([k]) => /pass|secret|token/i.test(k)).map(([, v]) => v)
-    const password = parsed.password
-    return [url, password, password === "" ? "" : decodeURIComponent(password), ...fromQuery].filter(
-      (s) => s.length > 0,
-    )
-  } catch {
-    return [url]
-  }
-}
+export const redactUrl: (url: string) => string = SecretUrl.redact
 
 /** A cause as text for a message, secrets replaced by `***`. */
 const describe = (cause: unknown, secrets: ReadonlyArray<string>): string => {
@@ -81,9 +56,7 @@ const describe = (cause: unknown, secrets: ReadonlyArray<string>): string => {
       : cause instanceof Error
         ? cause.message || ((cause as { code?: unknown }).code as string | undefined) || cause.name
         : String(cause)
-  return [...secrets]
-    .sort((a, b) => b.length - a.length)
-    .reduce((out, secret) => out.split(secret).join(hidden), text)
+  return SecretUrl.scrub(text, secrets)
 }
 
 // `date` as `YYYY-MM-DD` text (pg would make a local-midnight Date); everything else as pg does.
@@ -132,7 +105,7 @@ export const connect = (
   Effect.gen(function* () {
     const raw = (Redacted.isRedacted(url) ? Redacted.value(url) : url).trim()
     const location = redactUrl(raw)
-    const secrets = secretsOf(raw)
+    const secrets = SecretUrl.secretsOf(raw)
     const operation = `connecting to the legacy database ${location}`
     const dialect = dialectOf(raw)
     if (dialect === undefined) {

@@ -15,6 +15,7 @@ import * as DirectoryLock from "./internal/state/directoryLock.js"
 import * as Migrations from "./internal/state/migrations.js"
 import type { Database, Kind } from "./internal/state/schema.js"
 import * as Store from "./internal/state/store.js"
+import * as SecretUrl from "./SecretUrl.js"
 import { StateStore, StateStoreError } from "./StateStore.js"
 
 /**
@@ -51,12 +52,10 @@ export interface Drivers {
   readonly mysql?: ((url: string) => MysqlPool) | undefined
 }
 
-const hidden = "***"
-
 const scrubber =
   (secrets: ReadonlyArray<string>) =>
   (text: string): string =>
-    secrets.filter((s) => s.length > 0).reduce((out, secret) => out.split(secret).join(hidden), text)
+    SecretUrl.scrub(text, secrets)
 
 /**
  * Opens the state store over a dialect and brings its schema up to date. The Kysely instance (and
@@ -156,29 +155,7 @@ export const layerPglite = (directory: string): Layer.Layer<StateStore, StateSto
   Layer.scoped(StateStore, makePglite(directory))
 
 /** A URL for messages: the password (in the user part or the query) replaced by `***`. */
-export const redactUrl = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = hidden
-    for (const key of [...parsed.searchParams.keys()]) {
-      if (/pass|secret|token/i.test(key)) parsed.searchParams.set(key, hidden)
-    }
-    return parsed.toString()
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, `//$1:${hidden}@`)
-  }
-}
-
-const secretsOf = (url: string): ReadonlyArray<string> => {
-  try {
-    const parsed = new URL(url)
-    const fromQuery = [...parsed.searchParams].filter(([k]) => /pass|secret|token/i.test(k)).map(([, v]) => v)
-    const password = parsed.password
-    return [url, password, password === "" ? "" : decodeURIComponent(password), ...fromQuery]
-  } catch {
-    return [url]
-  }
-}
+export const redactUrl: (url: string) => string = SecretUrl.redact
 
 const scheme = (url: string): string | undefined => /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase()
 
@@ -195,7 +172,7 @@ export const makeFromUrl = (
     const raw = (Redacted.isRedacted(url) ? Redacted.value(url) : url).trim()
     const kind = scheme(raw)
     const location = redactUrl(raw)
-    const secrets = secretsOf(raw)
+    const secrets = SecretUrl.secretsOf(raw)
     const refuse = (message: string) =>
       Effect.fail(new StateStoreError({ operation: "opening the state store", message }))
     const pool = <P>(make: ((url: string) => P) | undefined, name: string, driverUrl: string) =>
