@@ -55,6 +55,40 @@ export interface TypeFields {
 const sinkName = "bitrix24"
 
 /** Maps a client error to what the runner should do. */
+/**
+ * A request the portal refuses as a whole (one bad item fails it all) is halved, and halved
+ * again, until the item at fault is alone and rejected; the others are sent and written. Other
+ * failures become a `SinkError` (`idempotent`: whether the request may simply be sent again).
+ */
+const splitOnRefusal =
+  <A>(
+    items: ReadonlyArray<A>,
+    send: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<Sink.ItemResult>, Sink.SinkError>,
+    idempotent: boolean,
+  ) =>
+  (
+    self: Effect.Effect<ReadonlyArray<Sink.ItemResult>, Bitrix24Client.Bitrix24Error | Sink.SinkError>,
+  ): Effect.Effect<ReadonlyArray<Sink.ItemResult>, Sink.SinkError> =>
+    self.pipe(
+      Effect.catchIf(
+        (e): e is Bitrix24Client.ValidationError => e._tag === "Bitrix24ValidationError",
+        (e) => {
+          if (items.length === 1)
+            return Effect.succeed([Sink.rejected(e.code, e.message, fieldOf(e.message))])
+          const half = Math.ceil(items.length / 2)
+          return Effect.map(Effect.all([send(items.slice(0, half)), send(items.slice(half))]), ([a, b]) => [
+            ...a,
+            ...b,
+          ])
+        },
+      ),
+      Effect.catchIf(
+        (e): e is Exclude<Bitrix24Client.Bitrix24Error, Bitrix24Client.ValidationError> =>
+          e._tag !== "SinkError",
+        (e) => Effect.fail(toSinkError(e, idempotent)),
+      ),
+    )
+
 export const toSinkError = (e: Bitrix24Client.Bitrix24Error, idempotent: boolean): Sink.SinkError => {
   switch (e._tag) {
     case "Bitrix24FatalError":
@@ -313,24 +347,7 @@ export const make = (
               }),
             )
           }),
-          Effect.catchIf(
-            (e): e is Bitrix24Client.ValidationError => e._tag === "Bitrix24ValidationError",
-            (e) => {
-              if (data.length === 1) {
-                return Effect.succeed([Sink.rejected(e.code, e.message, fieldOf(e.message))])
-              }
-              const half = Math.ceil(data.length / 2)
-              return Effect.map(
-                Effect.all([importBatch(target, data.slice(0, half)), importBatch(target, data.slice(half))]),
-                ([a, b]) => [...a, ...b],
-              )
-            },
-          ),
-          Effect.catchIf(
-            (e): e is Exclude<Bitrix24Client.Bitrix24Error, Bitrix24Client.ValidationError> =>
-              e._tag !== "SinkError",
-            (e) => Effect.fail(toSinkError(e, false)),
-          ),
+          splitOnRefusal(data, (part) => importBatch(target, part), false),
         )
 
     const create = (
@@ -394,26 +411,7 @@ export const make = (
               )
             })
           }),
-          Effect.catchIf(
-            (e): e is Bitrix24Client.ValidationError => e._tag === "Bitrix24ValidationError",
-            (e) => {
-              if (updates.length === 1)
-                return Effect.succeed([Sink.rejected(e.code, e.message, fieldOf(e.message))])
-              const half = Math.ceil(updates.length / 2)
-              return Effect.map(
-                Effect.all([
-                  updateBatch(target, updates.slice(0, half)),
-                  updateBatch(target, updates.slice(half)),
-                ]),
-                ([a, b]) => [...a, ...b],
-              )
-            },
-          ),
-          Effect.catchIf(
-            (e): e is Exclude<Bitrix24Client.Bitrix24Error, Bitrix24Client.ValidationError> =>
-              e._tag !== "SinkError",
-            (e) => Effect.fail(toSinkError(e, true)),
-          ),
+          splitOnRefusal(updates, (part) => updateBatch(target, part), true),
         )
     }
 
