@@ -107,7 +107,7 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
       name,
       dialect,
       db,
-      stream: MysqlRows.stream(pool),
+      open: MysqlRows.open(pool),
       chunkSize: config.chunkSize ?? 1000,
       pageSize: config.pageSize ?? 20_000,
       scrub: (text) => Redact.scrub(text, password),

@@ -90,7 +90,7 @@ export const make = (
       name,
       dialect,
       db,
-      stream: PgRows.stream(pool),
+      open: PgRows.open(pool),
       chunkSize: config.chunkSize ?? 1000,
       pageSize: config.pageSize ?? 20_000,
       scrub: (text) => Redact.scrub(text, password),

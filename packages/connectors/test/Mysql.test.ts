@@ -35,6 +35,11 @@ describe("Mysql values and configuration", () => {
           '2024-05-01 08:00:00.123456', '2024-05-01 10:00:00.654', '2024-02-29', '{"a": [1, "x", null], "b": {"c": true}}',
           X'00ff10', X'0102', 'ünïcode ✓')`,
         sql`INSERT INTO \`values\` (id) VALUES (1)`,
+        // Legacy MySQL data often holds the zero date, written back when strict mode was off.
+        sql`SET SESSION sql_mode = ''`,
+        sql`CREATE TABLE zero_dates (id int PRIMARY KEY, at_dt datetime, at_ts timestamp NULL, day date)`,
+        sql`INSERT INTO zero_dates VALUES (1, '0000-00-00 00:00:00', '0000-00-00 00:00:00', '2024-01-31'),
+          (2, '1999-12-31 23:59:59', '2038-01-19 03:14:07', '0000-00-00')`,
       )
     }),
   )
@@ -71,6 +76,30 @@ describe("Mysql values and configuration", () => {
         assert.strictEqual(row.file, Buffer.from([0, 255, 16]).toString("base64"))
         assert.strictEqual(row.bin, Buffer.from([1, 2]).toString("base64"))
         assert.strictEqual(row.label, "ünïcode ✓")
+      }),
+    )
+
+    it.scoped("reads the zero date as null, and other DATETIME and TIMESTAMP values as UTC Dates", () =>
+      Effect.gen(function* () {
+        const legacy = Mysql.source({ url: Databases.mysqlUrl(`${database}_values`) })
+        const connection = yield* legacy.connect
+        const records = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(
+            connection.read(legacy.table("zero_dates", { key: "id" }).spec as SqlSpec.Spec, {}),
+          ),
+        )
+        assert.deepStrictEqual(
+          records.map((r) => r.data),
+          [
+            { id: 1, at_dt: null, at_ts: null, day: "2024-01-31" },
+            {
+              id: 2,
+              at_dt: new Date("1999-12-31T23:59:59Z"),
+              at_ts: new Date("2038-01-19T03:14:07Z"),
+              day: null,
+            },
+          ],
+        )
       }),
     )
 

@@ -1,18 +1,18 @@
-import { Effect, type Stream } from "effect"
+import { Effect, type Scope } from "effect"
 import type { CompiledQuery } from "kysely"
 import type { Pool, PoolConnection } from "mysql2"
 import * as MysqlTypes from "./mysqlTypes.js"
 import * as RowStream from "./rowStream.js"
 
 /**
- * One query's rows from a `mysql2` pool, in chunks as they arrive (`result` events), paused
- * while downstream catches up (see `rowStream.ts`). Interrupted mid-page, the connection is
+ * One query's rows from a `mysql2` pool, taken in chunks as they arrive (`result` events), paused
+ * while downstream catches up (see `rowStream.ts`). Closed mid-page, the connection is
  * destroyed rather than returned to the pool busy.
  */
-export const stream =
+export const open =
   (pool: Pool) =>
-  (query: CompiledQuery, chunkSize: number): Stream.Stream<Record<string, unknown>, unknown> =>
-    RowStream.make(
+  (query: CompiledQuery, chunkSize: number): Effect.Effect<RowStream.Take, unknown, Scope.Scope> =>
+    RowStream.open(
       (handlers) =>
         Effect.acquireRelease(
           Effect.async<{ readonly connection: PoolConnection; done: boolean }, unknown>((resume) => {
@@ -27,7 +27,11 @@ export const stream =
           Effect.map((session) => {
             let convert = (row: MysqlTypes.Row) => row
             session.connection
-              .query(query.sql, query.parameters as Array<unknown>)
+              .query({
+                sql: query.sql,
+                values: query.parameters as Array<unknown>,
+                ...MysqlTypes.queryOptions,
+              })
               .on("fields", (fields) => {
                 convert = MysqlTypes.converter((fields ?? []) as unknown as ReadonlyArray<MysqlTypes.Field>)
               })

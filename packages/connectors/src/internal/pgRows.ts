@@ -1,4 +1,4 @@
-import { Effect, type Stream } from "effect"
+import { Effect, type Scope } from "effect"
 import type { CompiledQuery } from "kysely"
 import pg from "pg"
 import * as RowStream from "./rowStream.js"
@@ -7,14 +7,14 @@ import * as RowStream from "./rowStream.js"
 type WithSocket = { readonly connection: { readonly stream: { pause(): void; resume(): void } } }
 
 /**
- * One query's rows from a `pg` pool, in chunks as they arrive (`row` events, nothing
+ * One query's rows from a `pg` pool, taken in chunks as they arrive (`row` events, nothing
  * accumulated by the driver), paused while downstream catches up (see `rowStream.ts`).
- * Interrupted mid-page, the session is destroyed rather than returned to the pool busy.
+ * Closed mid-page, the session is destroyed rather than returned to the pool busy.
  */
-export const stream =
+export const open =
   (pool: pg.Pool) =>
-  (query: CompiledQuery, chunkSize: number): Stream.Stream<Record<string, unknown>, unknown> =>
-    RowStream.make(
+  (query: CompiledQuery, chunkSize: number): Effect.Effect<RowStream.Take, unknown, Scope.Scope> =>
+    RowStream.open(
       (handlers) =>
         Effect.acquireRelease(
           Effect.async<{ readonly client: pg.PoolClient; done: boolean }, unknown>((resume) => {

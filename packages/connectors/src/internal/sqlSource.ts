@@ -1,11 +1,12 @@
 import * as Json from "@b24etl/core/Json"
 import * as Source from "@b24etl/core/Source"
 import * as SourceKey from "@b24etl/core/SourceKey"
-import { Chunk, Effect, Either, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Exit, Option, Scope, Stream } from "effect"
 import type { CompiledQuery, Kysely, RawBuilder } from "kysely"
 import { sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
 import * as Identifier from "./identifier.js"
+import type * as RowStream from "./rowStream.js"
 
 /** What differs between the SQL engines when paging. */
 export interface Dialect {
@@ -25,13 +26,14 @@ export interface Client {
   // biome-ignore lint/suspicious/noExplicitAny: raw SQL only, no typed tables
   readonly db: Kysely<any>
   /**
-   * Runs one query and hands its rows over in chunks as they arrive, without holding the whole
-   * result (a page) or blocking the server while downstream is busy.
+   * Starts one query and returns how to take its rows in chunks as they arrive, without holding
+   * the whole result (a page) or blocking the server while downstream is busy. The scope ends
+   * the query's session.
    */
-  readonly stream: (
+  readonly open: (
     query: CompiledQuery,
     chunkSize: number,
-  ) => Stream.Stream<Record<string, unknown>, unknown>
+  ) => Effect.Effect<RowStream.Take, unknown, Scope.Scope>
   readonly chunkSize: number
   readonly pageSize: number
   /** Hides secrets from driver messages. */
@@ -272,77 +274,110 @@ export const connection = (client: Client): Source.Connection<SqlSpec.Spec> => {
     spec: SqlSpec.Spec,
     request: Source.ReadRequest,
   ): Stream.Stream<Source.SourceRecord, Source.SourceError> =>
-    Stream.unwrap(
+    Stream.unwrapScoped(
       Effect.gen(function* () {
         const p = yield* plan(spec)
         const first = yield* start(client, p, request.after)
         const rowsTo = recordOf(client, p)
-        interface State {
+        const cannotRead = (cause: unknown) =>
+          fail(
+            client,
+            p.describe,
+            `cannot read ${p.describe} from ${client.name}: ${cause instanceof Error ? cause.message : String(cause)}`,
+            cause,
+          )
+
+        /** The page being read: its query's session lives in `scope`, closed when the page ends. */
+        interface Page {
           readonly bound: Bound
           readonly remaining: number
+          readonly size: number
+          readonly scope: Scope.CloseableScope
+          readonly take: RowStream.Take
+          count: number
+          last: Record<string, unknown> | undefined
         }
-        // The next page depends on the last row of this one, so pages are a flat sequence of
-        // states pulled one at a time (not nested streams, which would deepen with every page).
-        let upcoming: State | undefined = {
+        // The next page depends on the last row of this one, so pages are read in one flat pull
+        // loop; no stream layers per page, which would keep rows alive (see `rowStream.ts`).
+        let upcoming: { readonly bound: Bound; readonly remaining: number } | undefined = {
           bound: first,
           remaining: request.limit ?? Number.POSITIVE_INFINITY,
         }
-        const nextState = Effect.suspend(() => {
-          const state = upcoming
-          upcoming = undefined
-          return state === undefined ? Effect.fail(Option.none()) : Effect.succeed(state)
-        })
-        const page = (state: State): Stream.Stream<Source.SourceRecord, Source.SourceError> => {
-          const size = Math.min(p.pageSize, state.remaining)
-          const { conditions, order } = pageParts(p, state.bound)
-          const query =
-            sql`SELECT ${p.select} FROM ${p.from}${whereClause(conditions)} ORDER BY ${sql.join(order.map(id))} LIMIT ${sql.lit(size)}`.compile(
-              client.db,
+        let page: Page | undefined
+        yield* Effect.addFinalizer((exit) =>
+          page === undefined ? Effect.void : Scope.close(page.scope, exit),
+        )
+
+        const openPage = (state: { readonly bound: Bound; readonly remaining: number }) =>
+          Effect.gen(function* () {
+            const size = Math.min(p.pageSize, state.remaining)
+            const { conditions, order } = pageParts(p, state.bound)
+            const query =
+              sql`SELECT ${p.select} FROM ${p.from}${whereClause(conditions)} ORDER BY ${sql.join(order.map(id))} LIMIT ${sql.lit(size)}`.compile(
+                client.db,
+              )
+            const scope = yield* Scope.make()
+            const take = yield* client.open(query, p.chunkSize).pipe(
+              Scope.extend(scope),
+              Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
             )
-          let count = 0
-          let last: Record<string, unknown> | undefined
-          const rows = client.stream(query, p.chunkSize).pipe(
-            Stream.mapError((cause) =>
-              fail(
-                client,
-                p.describe,
-                `cannot read ${p.describe} from ${client.name}: ${cause instanceof Error ? cause.message : String(cause)}`,
-                cause,
-              ),
-            ),
-            Stream.mapChunksEffect((chunk) => {
-              const input = Chunk.toReadonlyArray(chunk)
-              const records = new Array<Source.SourceRecord>(input.length)
-              for (let i = 0; i < input.length; i++) {
-                const r = rowsTo.record(input[i]!)
-                if (r instanceof Source.SourceError) return Effect.fail(r)
-                records[i] = r
-              }
-              count += input.length
-              if (input.length > 0) last = input[input.length - 1]
-              return Effect.succeed(Chunk.unsafeFromArray(records))
-            }),
-          )
-          const decideNext = Effect.sync(() => {
-            const remaining = state.remaining - count
-            if (remaining <= 0) return
-            if (count === size && last !== undefined) {
-              const next = rowsTo.next(last)
+            page = { ...state, size, scope, take, count: 0, last: undefined }
+            return page
+          })
+
+        /** Ends the page and decides where the next one starts, if anywhere. */
+        const closePage = (done: Page) => {
+          page = undefined
+          const remaining = done.remaining - done.count
+          if (remaining > 0) {
+            if (done.count === done.size && done.last !== undefined) {
+              const next = rowsTo.next(done.last)
               upcoming = {
                 remaining,
                 bound:
-                  state.bound.phase === "values"
+                  done.bound.phase === "values"
                     ? { phase: "values", cursor: next.cursor, key: next.key }
-                    : state.bound.phase === "nulls"
+                    : done.bound.phase === "nulls"
                       ? { phase: "nulls", key: next.key }
                       : { phase: "keys", key: next.key },
               }
-            } else if (state.bound.phase === "nulls")
+            } else if (done.bound.phase === "nulls")
               upcoming = { remaining, bound: { phase: "values", cursor: undefined, key: undefined } }
-          })
-          return Stream.concat(rows, Stream.execute(decideNext))
+          }
+          return Scope.close(done.scope, Exit.void)
         }
-        return Stream.repeatEffectOption(nextState).pipe(Stream.flatMap(page))
+
+        const pull: Effect.Effect<
+          Chunk.Chunk<Source.SourceRecord>,
+          Option.Option<Source.SourceError>
+        > = Effect.suspend(() => {
+          if (page === undefined) {
+            const state = upcoming
+            upcoming = undefined
+            if (state === undefined) return Effect.fail(Option.none())
+            return Effect.zipRight(
+              Effect.mapError(openPage(state), (e) => Option.some(cannotRead(e))),
+              pull,
+            )
+          }
+          const current = page
+          return Effect.matchEffect(current.take, {
+            onFailure: (cause) => Effect.fail(Option.some(cannotRead(cause))),
+            onSuccess: (rows) => {
+              if (rows === undefined) return Effect.zipRight(closePage(current), pull)
+              const records = new Array<Source.SourceRecord>(rows.length)
+              for (let i = 0; i < rows.length; i++) {
+                const r = rowsTo.record(rows[i]!)
+                if (r instanceof Source.SourceError) return Effect.fail(Option.some(r))
+                records[i] = r
+              }
+              current.count += rows.length
+              if (rows.length > 0) current.last = rows[rows.length - 1]
+              return Effect.succeed(Chunk.unsafeFromArray(records))
+            },
+          })
+        })
+        return Stream.repeatEffectChunkOption(pull)
       }),
     )
 
