@@ -58,16 +58,20 @@ const viaSource = async (): Promise<number> => {
       Effect.gen(function* () {
         const connection = yield* legacy.connect
         let n = 0
+        // Touches every record in `mapChunks` and drains, the way a pipeline's transform stage
+        // sees chunks. Not `Stream.runForEachChunk`: with effect 3.22 its sink keeps each chunk
+        // alive long enough for V8 to promote every row to the old generation, which halves
+        // the throughput of any stream, this one or not (measured: 0.55 instead of 0.9).
         yield* connection.read(stream.spec as SqlSpec.Spec, {}).pipe(
-          Stream.runForEachChunk((chunk) =>
-            Effect.sync(() => {
-              for (const record of chunk as Iterable<Source.SourceRecord>) {
-                checksum += record.key.length + (record.data.name as string).length
-                n++
-              }
-              seen(chunk.length)
-            }),
-          ),
+          Stream.mapChunks((chunk) => {
+            for (const record of chunk as Iterable<Source.SourceRecord>) {
+              checksum += record.key.length + (record.data.name as string).length
+              n++
+            }
+            seen(chunk.length)
+            return chunk
+          }),
+          Stream.runDrain,
         )
         return n
       }),

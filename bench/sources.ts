@@ -12,6 +12,9 @@
  * `--keep` is given. Per engine it runs four reads: the bare driver and the source
  * for throughput (GC left alone), and the source at `--small` and `--rows` rows for memory
  * (a full GC every 25,000 rows, so peaks are live memory, not garbage V8 has yet to collect).
+ * Both reads touch every row (the source's through `Stream.mapChunks`, see `sources-child.ts`
+ * for why not `Stream.runForEachChunk`); the source's figure includes its own work per row:
+ * the record's key, its type mapping (bigint, UTC dates) and the page queries.
  * Throughput is the best of `--repeat` runs (3) for the driver and
  * the source alike, since other work on the machine slows single runs. It stops by itself after
  * those 16 reads (a few minutes).
