@@ -92,6 +92,12 @@ const connectSources = (pipeline: Pipeline.Pipeline, entities: ReadonlyArray<str
     return connections
   })
 
+/** The state store as the place sinks keep rotating credentials. */
+const credentialsOf = (store: StateStore): Sink.Credentials => ({
+  load: store.loadCredential,
+  save: store.saveCredential,
+})
+
 /**
  * Checks a pipeline without writing: definition, entity order, source counts, and the sink's
  * check of the fields the mappings produce on a sample of records.
@@ -104,7 +110,13 @@ export const plan = (
     Effect.gen(function* () {
       const order = yield* Pipeline.validate(pipeline)
       const sources = yield* connectSources(pipeline, order)
-      const sink = yield* pipeline.sink.connect({ originator: Pipeline.originator(pipeline), dryRun: true })
+      // A plan may refresh an OAuth token too: with a state store at hand, the rotated one is kept.
+      const store = yield* Effect.serviceOption(StateStore)
+      const sink = yield* pipeline.sink.connect({
+        originator: Pipeline.originator(pipeline),
+        dryRun: true,
+        credentials: Option.getOrUndefined(Option.map(store, credentialsOf)),
+      })
       const entities: Array<PlanEntityResult> = []
       for (const name of order) {
         const entity = pipeline.entities[name]!
@@ -232,7 +244,7 @@ export const run = (
         ),
       )
       const sink = yield* pipeline.sink
-        .connect({ originator: Pipeline.originator(pipeline), dryRun })
+        .connect({ originator: Pipeline.originator(pipeline), dryRun, credentials: credentialsOf(store) })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
 
       const runRow = dryRun

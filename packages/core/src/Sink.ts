@@ -1,5 +1,6 @@
-import { Data, type Duration, type Effect, type Scope } from "effect"
+import { Data, type Duration, type Effect, type Option, type Scope } from "effect"
 import type { SourceKey } from "./SourceKey.js"
+import type { StateStoreError } from "./StateStore.js"
 
 /**
  * The sink contract, version 1. The runner owns ordering, batching, reference resolution, the id
@@ -125,7 +126,19 @@ export interface Sink<T extends Target = Target> {
   readonly connect: (options: {
     readonly originator: string
     readonly dryRun: boolean
+    /** Where to keep credentials that rotate; given by the runner (the pipeline's state store). */
+    readonly credentials?: Credentials | undefined
   }) => Effect.Effect<Connection<T>, SinkError, Scope.Scope>
+}
+
+/**
+ * Credentials a sink keeps between runs because they rotate: an OAuth refresh token works
+ * once, so the next run must start from the one the last refresh returned, whichever process
+ * made it. Values are opaque to the store; a sink encrypts what it keeps.
+ */
+export interface Credentials {
+  readonly load: (name: string) => Effect.Effect<Option.Option<string>, StateStoreError>
+  readonly save: (name: string, value: string) => Effect.Effect<void, StateStoreError>
 }
 
 /**

@@ -162,6 +162,13 @@ export interface StateStore {
     leaseMs: number,
   ) => Effect.Effect<boolean, StateStoreError>
   readonly releaseLock: (name: string, owner: string) => Effect.Effect<void, StateStoreError>
+
+  /**
+   * A credential a sink keeps between runs because it rotates (an OAuth refresh token works
+   * once), shared by every process on this store. Values are opaque: the sink encrypts them.
+   */
+  readonly loadCredential: (name: string) => Effect.Effect<Option.Option<string>, StateStoreError>
+  readonly saveCredential: (name: string, value: string) => Effect.Effect<void, StateStoreError>
 }
 
 export const StateStore = Context.GenericTag<StateStore>("@b24etl/core/StateStore")

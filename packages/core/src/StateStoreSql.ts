@@ -22,7 +22,7 @@ import { StateStore, StateStoreError } from "./StateStore.js"
  * The state store on SQL through Kysely: PostgreSQL, MySQL/MariaDB, or PGlite (embedded
  * PostgreSQL in a directory, the default, so a fresh clone needs no server). Migrations run when
  * the store opens; the tables are plain SQL a user can query (`id_map`, `checkpoints`,
- * `dead_letters`, `runs`, `locks`, `schema_migrations`).
+ * `dead_letters`, `runs`, `locks`, `credentials`, `schema_migrations`).
  *
  * Core never imports `pg` or `mysql2`: for a server database the caller passes the pool, or a
  * `Drivers` factory that makes one from a URL.

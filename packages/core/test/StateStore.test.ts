@@ -50,7 +50,15 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true })),
 )
 
-const tableNames = ["checkpoints", "dead_letters", "id_map", "locks", "runs", "schema_migrations"]
+const tableNames = [
+  "checkpoints",
+  "credentials",
+  "dead_letters",
+  "id_map",
+  "locks",
+  "runs",
+  "schema_migrations",
+]
 
 const versions = (store: StateStoreSql.SqlStateStore) =>
   Effect.map(store.schemaMigrations, (ms) => ms.map((m) => m.version))
@@ -79,11 +87,17 @@ const serverHarness = (
         assert.deepStrictEqual(yield* tables, [])
         // Two processes starting at once: one migrates, the other waits and finds nothing to do.
         const [a, b] = yield* Effect.all([open, open], { concurrency: 2 })
-        assert.deepStrictEqual([...a.migrated, ...b.migrated], [1])
+        assert.deepStrictEqual([...a.migrated, ...b.migrated], [1, 2])
         const again = yield* open
         assert.deepStrictEqual(again.migrated, [])
         assert.deepStrictEqual(yield* tables, tableNames)
-        assert.deepStrictEqual(yield* versions(again), [1])
+        assert.deepStrictEqual(yield* versions(again), [1, 2])
+        // A store made by the first release (schema version 1) is brought up to date on open.
+        yield* fresh.query("drop table credentials")
+        yield* fresh.query("delete from schema_migrations where version = 2")
+        const upgraded = yield* open
+        assert.deepStrictEqual(upgraded.migrated, [2])
+        assert.deepStrictEqual(yield* tables, tableNames)
       })
       return {
         store,
@@ -110,9 +124,9 @@ const pgliteHarness = Layer.scoped(
     const queries: Array<string> = []
     const store = yield* StateStoreSql.makeFromUrl(dir, {}, { onQuery: (sql) => queries.push(sql) })
     const migrations = Effect.gen(function* () {
-      assert.deepStrictEqual(first, [1])
+      assert.deepStrictEqual(first, [1, 2])
       assert.deepStrictEqual(store.migrated, [])
-      assert.deepStrictEqual(yield* versions(store), [1])
+      assert.deepStrictEqual(yield* versions(store), [1, 2])
       // What the first opening wrote is still there after closing and reopening the directory.
       assert.deepStrictEqual(yield* store.checkpoint("migrations", "e"), Option.some({ id: 7 }))
     })
@@ -459,6 +473,28 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
     }),
   )
 
+  it.effect("credentials are kept by name, overwritten, and shared by every store on the database", () =>
+    Effect.gen(function* () {
+      const { store, another } = yield* Harness
+      const name = "bitrix24-oauth https://acme.bitrix24.com local.app"
+      assert.isTrue(Option.isNone(yield* store.loadCredential(name)))
+      yield* store.saveCredential(name, "v1.first")
+      yield* store.saveCredential(name, "v1.second")
+      yield* store.saveCredential(`${name} other`, "v1.other")
+      assert.deepStrictEqual(yield* store.loadCredential(name), Option.some("v1.second"))
+      assert.deepStrictEqual(yield* store.loadCredential(`${name} other`), Option.some("v1.other"))
+      // Not a pipeline's state: resetting a pipeline keeps them.
+      yield* store.reset("any-pipeline")
+      assert.deepStrictEqual(yield* store.loadCredential(name), Option.some("v1.second"))
+      if (Option.isSome(another)) {
+        const second = yield* Effect.scoped(
+          Effect.flatMap(another.value, (other) => other.loadCredential(name)),
+        )
+        assert.deepStrictEqual(second, Option.some("v1.second"))
+      }
+    }),
+  )
+
   it.effect("runs are recorded and listed newest first", () =>
     Effect.gen(function* () {
       const { store } = yield* Harness
@@ -619,13 +655,13 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
       if (store.dialect !== "pglite") {
         const again = yield* StateStoreSql.makeFromUrl(Redacted.make(alias), StateDrivers.drivers)
         assert.strictEqual(again.dialect, store.dialect)
-        assert.deepStrictEqual(yield* versions(again), [1])
+        assert.deepStrictEqual(yield* versions(again), [1, 2])
       }
       if (store.dialect === "pglite") {
         // A PGlite directory is one process's: opening it again while it is open is refused.
         const busy = yield* Effect.flip(StateStoreSql.makeFromUrl(own, {}))
         assert.include(busy.message, `is open in process ${process.pid}`)
-        assert.deepStrictEqual(yield* versions(store), [1])
+        assert.deepStrictEqual(yield* versions(store), [1, 2])
       }
       const unsupported = yield* Effect.flip(StateStoreSql.makeFromUrl("sqlite://etl:pw@x/state.db", {}))
       assert.include(unsupported.message, "unsupported state store URL")

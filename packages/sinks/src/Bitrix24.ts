@@ -25,6 +25,7 @@ import { SinkError } from "@b24etl/core/Sink"
 import { Config, ConfigError, Context, type Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import * as Bitrix24Client from "./Bitrix24Client.js"
 import * as Bitrix24Connection from "./Bitrix24Connection.js"
+import * as OAuthTokens from "./OAuthTokens.js"
 import type * as OperatingTime from "./OperatingTime.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as Target from "./Target.js"
@@ -71,7 +72,10 @@ export interface OAuthSettings {
   readonly refreshToken: Setting<Redacted.Redacted<string>>
   /** Default: `https://oauth.bitrix.info/oauth/token/`, or the emulator's for a loopback portal. */
   readonly tokenUrl?: Setting<string> | undefined
-  /** Called with the rotated tokens after a refresh: store the new refresh token. */
+  /**
+   * Called with the rotated tokens after a refresh. The runner already keeps them in the state
+   * store (encrypted with the client secret) and starts the next run from them.
+   */
   readonly onRefresh?: Bitrix24Client.OAuthAuth["onRefresh"]
 }
 
@@ -188,11 +192,16 @@ const fromEffect = (resolve: Effect.Effect<Bitrix24Config, ConfigError.ConfigErr
     get name() {
       return portal === undefined ? "Bitrix24" : `Bitrix24 ${portal}`
     },
-    connect: ({ originator, dryRun }) =>
+    connect: ({ originator, dryRun, credentials }) =>
       Effect.gen(function* () {
         const c = yield* resolve.pipe(Effect.mapError((e) => (e._tag === "SinkError" ? e : configError(e))))
+        // Refresh tokens rotate: start from the pair the last refresh stored, and store the next.
+        const auth =
+          c.auth._tag === "OAuth" && credentials !== undefined
+            ? yield* OAuthTokens.withStoredTokens(c.auth, credentials)
+            : c.auth
         const client = yield* Bitrix24Client.make({
-          auth: c.auth,
+          auth,
           limits: c.limits,
           timeout: c.timeout,
           retry: c.retry,

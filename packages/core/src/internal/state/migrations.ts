@@ -151,6 +151,21 @@ export const migrations: ReadonlyArray<Migration> = [
         .execute()
     },
   },
+  {
+    version: 2,
+    name: "credentials: secrets a sink rotates (OAuth refresh tokens), encrypted by the sink",
+    up: async (db, kind) => {
+      const t = types(kind)
+      await db.schema
+        .createTable("credentials")
+        .ifNotExists()
+        .addColumn("name", t.key, (c) => c.primaryKey())
+        .addColumn("value", t.text, (c) => c.notNull())
+        .addColumn("updated_at", t.timestamp, (c) => c.notNull())
+        .modifyEnd(await tableOptions(db, kind))
+        .execute()
+    },
+  },
 ]
 
 /** The newest schema version this code knows. */

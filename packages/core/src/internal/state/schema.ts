@@ -64,6 +64,14 @@ export interface LocksTable {
   readonly expires_at: Timestamp
 }
 
+export interface CredentialsTable {
+  /** Chosen by the sink, e.g. `bitrix24-oauth https://acme.bitrix24.com local.app`. */
+  readonly name: string
+  /** Opaque to the store: the sink encrypts what it keeps here. */
+  readonly value: string
+  readonly updated_at: Timestamp
+}
+
 export interface Database {
   readonly schema_migrations: SchemaMigrationsTable
   readonly runs: RunsTable
@@ -71,6 +79,7 @@ export interface Database {
   readonly id_map: IdMapTable
   readonly dead_letters: DeadLettersTable
   readonly locks: LocksTable
+  readonly credentials: CredentialsTable
 }
 
 export type Kind = "postgres" | "mysql" | "pglite"

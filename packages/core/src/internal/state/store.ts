@@ -733,6 +733,31 @@ export const make = (options: {
         await db.deleteFrom("locks").where("name", "=", name).where("owner", "=", owner).execute()
       }),
 
+    loadCredential: (name) =>
+      attempt(`reading credential ${name}`, async () => {
+        const row = await db
+          .selectFrom("credentials")
+          .select("value")
+          .where("name", "=", name)
+          .executeTakeFirst()
+        return row === undefined ? Option.none() : Option.some(row.value)
+      }),
+
+    saveCredential: (name, value) =>
+      attempt(`storing credential ${name}`, async (millis) => {
+        checkLength("credential name", name)
+        const insert = db.insertInto("credentials").values({ name, value, updated_at: Time.toSql(millis) })
+        await (mysql
+          ? insert.onDuplicateKeyUpdate({ value: sql`values(value)`, updated_at: sql`values(updated_at)` })
+          : insert.onConflict((oc) =>
+              oc.column("name").doUpdateSet((eb) => ({
+                value: eb.ref("excluded.value"),
+                updated_at: eb.ref("excluded.updated_at"),
+              })),
+            )
+        ).execute()
+      }),
+
     schemaMigrations: attempt("reading the schema version", async () => {
       const rows = await db
         .selectFrom("schema_migrations")
