@@ -95,6 +95,18 @@ describe("OAuth through a whole run", () => {
           assert.strictEqual(yield* tokenCalls, 2)
           assert.strictEqual(refreshes, 2)
 
+          // A plan that has to refresh keeps the new pair as well: the run after it needs no refresh.
+          yield* portal.oauth.expireAccessToken()
+          const planned = yield* Runner.plan(pipeline(500)).pipe(
+            Effect.provide(StateStoreSql.layerFromUrl(state.url, StateDrivers.drivers)),
+          )
+          assert.deepStrictEqual(planned.sink.problems, [])
+          assert.strictEqual(yield* tokenCalls, 3)
+          const fourth = yield* run(520)
+          assert.strictEqual(fourth.status, "succeeded", fourth.error)
+          assert.strictEqual((yield* portal.items(COMPANY)).length, 520)
+          assert.strictEqual(yield* tokenCalls, 3)
+
           // What the state store holds is encrypted: neither token appears in it.
           const stored = yield* Effect.scoped(
             Effect.flatMap(StateStoreSql.makeFromUrl(state.url, StateDrivers.drivers), (store) =>

@@ -104,7 +104,11 @@ const credentialsOf = (store: StateStore): Sink.Credentials => ({
  */
 export const plan = (
   pipeline: Pipeline.Pipeline,
-  options: { readonly sample?: number } = {},
+  options: {
+    readonly sample?: number
+    /** Where the sink keeps rotating credentials; default: the state store, when one is provided. */
+    readonly credentials?: Sink.Credentials | undefined
+  } = {},
 ): Effect.Effect<PlanResult, Pipeline.DefinitionError | RunError> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -115,7 +119,7 @@ export const plan = (
       const sink = yield* pipeline.sink.connect({
         originator: Pipeline.originator(pipeline),
         dryRun: true,
-        credentials: Option.getOrUndefined(Option.map(store, credentialsOf)),
+        credentials: options.credentials ?? Option.getOrUndefined(Option.map(store, credentialsOf)),
       })
       const entities: Array<PlanEntityResult> = []
       for (const name of order) {

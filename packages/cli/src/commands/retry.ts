@@ -1,0 +1,15 @@
+/** `pipeline retry`: a run of only the records in the dead letters. */
+
+import { Command } from "@effect/cli"
+import { entitiesOption, jsonOption, pipelineArg, stateOption } from "../internal/common.js"
+import { executeRun } from "./run.js"
+
+export const retry = Command.make(
+  "retry",
+  { pipeline: pipelineArg, entity: entitiesOption, state: stateOption, json: jsonOption },
+  (args) =>
+    executeRun(args, {
+      onlyDeadLetters: true,
+      entities: args.entity.length === 0 ? undefined : args.entity,
+    }),
+).pipe(Command.withDescription("read again and write only the records in the dead letters"))

@@ -1,0 +1,90 @@
+/** `pipeline run`, and the run with its progress display and report that `retry` shares. */
+
+import * as Report from "@b24etl/core/Report"
+import * as Runner from "@b24etl/core/Runner"
+import { Command, Options } from "@effect/cli"
+import { Console, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import {
+  entitiesOption,
+  handled,
+  invocation,
+  jsonOption,
+  pipelineArg,
+  setExitCode,
+  stateOption,
+} from "../internal/common.js"
+import * as PipelineLoader from "../PipelineLoader.js"
+import * as ProgressDisplay from "../ProgressDisplay.js"
+import * as ReportTable from "../ReportTable.js"
+import * as State from "../State.js"
+
+export const executeRun = (
+  args: { readonly pipeline: string; readonly state: Option.Option<string>; readonly json: boolean },
+  options: Runner.RunOptions,
+) =>
+  handled(
+    Effect.gen(function* () {
+      const { pipeline, order } = yield* PipelineLoader.load(args.pipeline)
+      const output = yield* ProgressDisplay.Output
+      const display = ProgressDisplay.layer({ json: args.json, entities: options.entities ?? order })
+      const layer = Layer.merge(State.layer(args.state), display).pipe(
+        Layer.provide(Layer.succeed(ProgressDisplay.Output, output)),
+      )
+      const stop = yield* Deferred.make<void>()
+      // A signal interrupts this fiber: the run is told to stop (it finishes the batches in flight
+      // and answers an `interrupted` report), and the report is still printed. The run is a daemon
+      // so the signal does not reach it directly.
+      yield* Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.forkDaemon(
+            restore(
+              Runner.run(pipeline, { ...options, stop: Deferred.await(stop) }).pipe(Effect.provide(layer)),
+            ),
+          )
+          const first = yield* Effect.exit(restore(Fiber.await(fiber)))
+          let result: Exit.Exit<Report.RunReport, unknown>
+          if (Exit.isSuccess(first)) result = first.value
+          else {
+            yield* Console.error(
+              "stopping: finishing the batches in flight (interrupt again to quit at once)",
+            )
+            yield* Deferred.succeed(stop, undefined)
+            result = yield* Fiber.await(fiber)
+          }
+          if (Exit.isFailure(result)) return yield* result
+          const report = result.value
+          yield* Console.log(
+            args.json ? JSON.stringify(report, null, 2) : `\n${ReportTable.render(report, invocation)}`,
+          )
+          yield* setExitCode(Report.exitCode(report))
+        }),
+      )
+    }),
+  )
+
+export const run = Command.make(
+  "run",
+  {
+    pipeline: pipelineArg,
+    dryRun: Options.boolean("dry-run").pipe(
+      Options.withDescription("read, map and check everything, write nothing (no state is changed)"),
+    ),
+    limit: Options.integer("limit").pipe(
+      Options.withDescription("read at most this many records per entity"),
+      Options.optional,
+    ),
+    entity: entitiesOption,
+    state: stateOption,
+    json: jsonOption,
+  },
+  (args) =>
+    executeRun(args, {
+      dryRun: args.dryRun,
+      limit: Option.getOrUndefined(args.limit),
+      entities: args.entity.length === 0 ? undefined : args.entity,
+    }),
+).pipe(
+  Command.withDescription(
+    "run a pipeline: exit 0 when done, 1 when it failed or was interrupted, 2 when done with dead letters",
+  ),
+)

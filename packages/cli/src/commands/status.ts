@@ -1,0 +1,179 @@
+/** `pipeline status`: recent runs, checkpoints, id-map counts and dead letters of a pipeline. */
+
+import * as Pipeline from "@b24etl/core/Pipeline"
+import * as Scheduler from "@b24etl/core/Scheduler"
+import { StateStore } from "@b24etl/core/StateStore"
+import { Command, Options } from "@effect/cli"
+import { Clock, Console, Effect, Option } from "effect"
+import {
+  handled,
+  invocation,
+  jsonOption,
+  pipelineArg,
+  pipelineName,
+  setExitCode,
+  stateOption,
+  withState,
+} from "../internal/common.js"
+import * as Format from "../internal/format.js"
+import * as Table from "../internal/table.js"
+
+/** A run's totals from the stats the runner stores with it (`{ entities: EntityReport[] }`). */
+const runTotals = (
+  stats: unknown,
+): {
+  readonly read?: number
+  readonly created?: number
+  readonly updated?: number
+  readonly failed?: number
+} => {
+  const entities = (stats as { entities?: unknown } | null)?.entities
+  if (!Array.isArray(entities)) return {}
+  const sum = (k: string) =>
+    entities.reduce((n: number, e: unknown) => {
+      const v = (e as Record<string, unknown> | null)?.[k]
+      return n + (typeof v === "number" ? v : 0)
+    }, 0)
+  return { read: sum("read"), created: sum("created"), updated: sum("updated"), failed: sum("failed") }
+}
+
+export const status = Command.make(
+  "status",
+  {
+    pipeline: pipelineArg,
+    runs: Options.integer("runs").pipe(
+      Options.withDescription("how many recent runs to show (default 5)"),
+      Options.withDefault(5),
+    ),
+    state: stateOption,
+    json: jsonOption,
+  },
+  (args) =>
+    handled(
+      Effect.gen(function* () {
+        const { name, loaded } = yield* pipelineName(args.pipeline)
+        yield* withState(
+          args.state,
+          Effect.gen(function* () {
+            const store = yield* StateStore
+            const runs = yield* store.recentRuns(name, args.runs)
+            const checkpoints = yield* store.checkpoints(name)
+            const counts = yield* store.idMapCounts(name)
+            const deadLetters = yield* store.deadLetterCount(name)
+            const now = new Date(yield* Clock.currentTimeMillis)
+            const schedule = Option.flatMap(loaded, (l) =>
+              Option.map(Pipeline.schedule(l.pipeline), (definition) => ({
+                ...definition,
+                next: Scheduler.nextRun(l.pipeline, now) ?? null,
+              })),
+            )
+            const entities = [
+              ...new Set([
+                ...Option.match(loaded, { onNone: () => [], onSome: (l) => l.order }),
+                ...counts.map((c) => c.entity),
+                ...checkpoints.map((c) => c.entity),
+              ]),
+            ]
+            const countOf = (entity: string, status: string) =>
+              counts.find((c) => c.entity === entity && c.status === status)?.count ?? 0
+            if (args.json) {
+              yield* Console.log(
+                JSON.stringify(
+                  {
+                    pipeline: name,
+                    state: store.location,
+                    runs,
+                    checkpoints,
+                    idMap: entities.map((e) => ({
+                      entity: e,
+                      created: countOf(e, "created"),
+                      pending: countOf(e, "pending"),
+                    })),
+                    deadLetters,
+                    schedule: Option.getOrNull(schedule),
+                  },
+                  null,
+                  2,
+                ),
+              )
+              return
+            }
+            yield* Console.log(`Pipeline ${name} — state: ${store.location}`)
+            if (Option.isSome(schedule)) {
+              const { cron, timeZone, next } = schedule.value
+              yield* Console.log(
+                `Schedule: ${cron}${timeZone ? ` (${timeZone})` : ""}${next === null ? "" : ` — next run ${Format.timestamp(next)} with \`${invocation} serve\``}`,
+              )
+            }
+            yield* Console.log("")
+            yield* Console.log(
+              runs.length === 0
+                ? "Runs: none yet"
+                : Table.render(
+                    [
+                      { header: "RUN" },
+                      { header: "STATUS" },
+                      { header: "STARTED" },
+                      { header: "DURATION", align: "right" },
+                      { header: "READ", align: "right" },
+                      { header: "CREATED", align: "right" },
+                      { header: "UPDATED", align: "right" },
+                      { header: "FAILED", align: "right" },
+                    ],
+                    runs.map((r) => {
+                      const t = runTotals(r.stats)
+                      const n = (k: keyof typeof t) => {
+                        const v = t[k]
+                        return v === undefined ? "-" : Format.count(v)
+                      }
+                      return [
+                        r.id,
+                        r.status,
+                        Format.timestamp(r.startedAt),
+                        r.finishedAt === null
+                          ? "-"
+                          : Format.duration(r.finishedAt.getTime() - r.startedAt.getTime()),
+                        n("read"),
+                        n("created"),
+                        n("updated"),
+                        n("failed"),
+                      ]
+                    }),
+                  ),
+            )
+            yield* Console.log("")
+            yield* Console.log(
+              entities.length === 0
+                ? "Id map: empty"
+                : Table.render(
+                    [
+                      { header: "ENTITY" },
+                      { header: "CREATED", align: "right" },
+                      { header: "PENDING", align: "right" },
+                      { header: "CHECKPOINT" },
+                    ],
+                    entities.map((e) => {
+                      const checkpoint = checkpoints.find((c) => c.entity === e)
+                      return [
+                        e,
+                        Format.count(countOf(e, "created")),
+                        Format.count(countOf(e, "pending")),
+                        checkpoint === undefined
+                          ? "-"
+                          : `${JSON.stringify(checkpoint.cursor)} (${Format.timestamp(checkpoint.updatedAt)})`,
+                      ]
+                    }),
+                  ),
+            )
+            yield* Console.log("")
+            yield* Console.log(
+              `Dead letters: ${Format.count(deadLetters)}${deadLetters > 0 ? ` — see \`${invocation} failures ${name}\`` : ""}`,
+            )
+          }),
+        )
+        yield* setExitCode(0)
+      }),
+    ),
+).pipe(
+  Command.withDescription("show recent runs, checkpoints, id-map counts by entity and the dead-letter count"),
+)

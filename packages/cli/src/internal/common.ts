@@ -1,0 +1,103 @@
+/**
+ * What the commands share: how a handler ends (exit code, expected errors as one line), the
+ * arguments and options several commands take, and the state store and pipeline name they work on.
+ */
+
+import type { StateStore } from "@b24etl/core/StateStore"
+import { Args, Options } from "@effect/cli"
+import type { FileSystem, Path } from "@effect/platform"
+import { Console, Context, Data, Effect, Option, Ref } from "effect"
+import * as PipelineLoader from "../PipelineLoader.js"
+import type * as ProgressDisplay from "../ProgressDisplay.js"
+import * as State from "../State.js"
+
+/** How users run the command, for the hints printed after a run. */
+export const invocation = "pnpm pipeline"
+
+/** The exit code the process ends with; `bin.ts` reads it when the program ends, even when interrupted. */
+export class ExitCode extends Context.Tag("@b24etl/cli/ExitCode")<ExitCode, Ref.Ref<number | undefined>>() {
+  static readonly make = (): Ref.Ref<number | undefined> => Ref.unsafeMake<number | undefined>(undefined)
+}
+
+export const setExitCode = (code: number) => Effect.flatMap(ExitCode, (ref) => Ref.set(ref, code))
+
+/** A refusal or mistake of the user's, with what to do about it. */
+export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
+
+const tagOf = (e: unknown): string | undefined =>
+  typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" ? e._tag : undefined
+
+const messageOf = (e: unknown): string =>
+  typeof e === "object" && e !== null && "message" in e && typeof e.message === "string"
+    ? e.message
+    : String(e)
+
+/** One line for an expected error: what failed, where, and (in the message) what to do. */
+export const describeError = (e: unknown): string => {
+  switch (tagOf(e)) {
+    case "DefinitionError":
+    case "RunError": {
+      const err = e as { pipeline: string; entity?: string | undefined; message: string }
+      if (err.message.startsWith(err.pipeline)) return err.message
+      return `pipeline "${err.pipeline}"${err.entity ? `, entity "${err.entity}"` : ""}: ${err.message}`
+    }
+    case "StateStoreError": {
+      const err = e as { operation: string; message: string }
+      return `state store failed while ${err.operation}: ${err.message} (check --state or PIPELINE_STATE_URL)`
+    }
+    case "ConfigError":
+      return `configuration: ${String(e)}`
+    default:
+      return messageOf(e)
+  }
+}
+
+/** Prints an expected error as one line on stderr and sets exit code 1. */
+export const reportFailure = (e: unknown) =>
+  Console.error(`error: ${describeError(e)}`).pipe(Effect.zipRight(setExitCode(1)))
+
+export type Env = FileSystem.FileSystem | Path.Path | ProgressDisplay.Output | ExitCode
+
+/** Runs a handler: its expected errors become one line on stderr and exit code 1. */
+export const handled = <E>(effect: Effect.Effect<void, E, Env>): Effect.Effect<void, never, Env> =>
+  effect.pipe(Effect.catchAll(reportFailure))
+
+// Arguments and options shared by several commands.
+export const pipelineArg = Args.text({ name: "pipeline" }).pipe(
+  Args.withDescription("a pipeline's name (from pipelines/*.ts or PIPELINE_DIR) or the path of its file"),
+)
+export const stateOption = Options.text("state").pipe(
+  Options.withDescription(
+    "where the state is: postgres://…, mysql://… or a directory (default: PIPELINE_STATE_URL, else .pipeline/state)",
+  ),
+  Options.optional,
+)
+export const jsonOption = Options.boolean("json").pipe(
+  Options.withDescription("print JSON instead of tables"),
+)
+export const entitiesOption = Options.text("entity").pipe(
+  Options.withDescription("only this entity (repeat for several)"),
+  Options.repeated,
+)
+
+/** The state store of a command as a layer. */
+export const withState = <A, E, R>(
+  state: Option.Option<string>,
+  effect: Effect.Effect<A, E, R | StateStore>,
+) => Effect.provide(effect, State.layer(state))
+
+/**
+ * The pipeline's name for commands that only read or clear the state: loaded when it can be, so
+ * a path works and a typo is caught, but a file that no longer loads does not lock its state away.
+ */
+export const pipelineName = (nameOrPath: string) =>
+  PipelineLoader.load(nameOrPath).pipe(
+    Effect.map((loaded) => ({ name: loaded.pipeline.name, loaded: Option.some(loaded) })),
+    Effect.catchIf(
+      (e) => !PipelineLoader.isPath(nameOrPath) && e._tag !== "PipelineNotFound",
+      (e) =>
+        Console.error(`warning: ${describeError(e)}; using the state of "${nameOrPath}" anyway`).pipe(
+          Effect.as({ name: nameOrPath, loaded: Option.none<PipelineLoader.Loaded>() }),
+        ),
+    ),
+  )
