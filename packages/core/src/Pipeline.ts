@@ -38,6 +38,14 @@ export interface Entity<Row = unknown, Decoded = Row, Out = Decoded, T extends S
    */
   readonly references?: ReadonlyArray<ReferenceDeclaration> | undefined
   /**
+   * Creates records one batch at a time, in the order the source reads them, instead of several
+   * batches in flight. For targets that need it: Bitrix24 keeps an imported `createdTime` (the
+   * record's history) only when items arrive in ascending `createdTime`, so map it, read the
+   * source in that order (e.g. `cursor: "created_at"`), and set `inOrder: true`. One request in
+   * flight is close to the portal's own pace at the standard 2 requests/s.
+   */
+  readonly inOrder?: boolean | undefined
+  /**
    * Records deleted or deactivated in the source (a soft-delete column). `ignore`: never created,
    * and left as they are in the target once there. `{ update }`: never created; once in the
    * target, updated with these fields (e.g. `{ opened: "N" }`) the first time they show deleted.

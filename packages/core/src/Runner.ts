@@ -153,6 +153,7 @@ export const plan = (
           target: pipeline.entities[e.entity]!.to,
           fields: e.fields,
           count: e.count,
+          inOrder: pipeline.entities[e.entity]!.inOrder === true,
         })),
       )
       return { pipeline: pipeline.name, order, entities, sink: report }
@@ -317,7 +318,8 @@ export const run = (
             Stream.mapEffect(toOutcome),
             Stream.grouped(chunkSize),
             Stream.mapEffect((chunk) => writeChunk(er, Chunk.toReadonlyArray(chunk), deadKeys, bump), {
-              concurrency: 2,
+              // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
+              concurrency: er.entity.inOrder === true ? 1 : 2,
             }),
             // Chunks complete in read order here, so a checkpoint never passes a record that is not committed.
             Stream.runForEach((position) =>
@@ -601,7 +603,7 @@ export const run = (
           yield* Effect.all(
             [
               Effect.forEach(createBatches, (b) => Effect.suspend(() => sendCreates(b, batchSeq++)), {
-                concurrency: "unbounded",
+                concurrency: er.entity.inOrder === true ? 1 : "unbounded",
                 discard: true,
               }),
               Effect.forEach(updateBatches, sendUpdates, { concurrency: "unbounded", discard: true }),

@@ -66,6 +66,8 @@ export interface PlanEntity<T extends Target = Target> {
   readonly fields: ReadonlyArray<string>
   /** Records the source will deliver, when it can count. */
   readonly count?: number | undefined
+  /** Whether the runner creates this entity's records in read order, one batch at a time. */
+  readonly inOrder?: boolean | undefined
 }
 
 /** A problem with a planned entity: an unknown field, a target that does not exist. */

@@ -17,6 +17,7 @@ import { Duration, Effect } from "effect"
 import type * as Bitrix24Client from "./Bitrix24Client.js"
 import * as Fields from "./Fields.js"
 import * as Form from "./internal/form.js"
+import * as History from "./internal/history.js"
 import * as Suggest from "./internal/suggest.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as Target from "./Target.js"
@@ -311,6 +312,7 @@ export const make = (
     }
 
     const fakeId = (): Sink.ItemResult => Sink.written(String(-++fakeIds))
+    const history = History.tracker()
 
     /** One `crm.item.batchImport`; a request the portal refuses as a whole is split to find the bad item. */
     const importBatch = (
@@ -360,16 +362,22 @@ export const make = (
         const results: Array<Sink.ItemResult> = prepared.map((p) =>
           p._tag === "Ok" ? Sink.written("") : (p as Sink.ItemResult),
         )
+        const fieldsAt = (i: number) => (prepared[i] as { fields: Record<string, unknown> }).fields
         const ok = prepared.flatMap((p, i) => (p._tag === "Ok" ? [i] : []))
-        for (const group of chunks(ok, importBatchSize)) {
-          const answers = dryRun
-            ? group.map(fakeId)
-            : yield* importBatch(
-                target,
-                group.map((i) => (prepared[i] as { fields: Record<string, unknown> }).fields),
-              )
+        for (const batch of chunks(ok, importBatchSize)) {
+          // An item whose createdTime would arrive out of order is refused here, saying why.
+          const refusals = history.check(target.entityTypeId, batch.map(fieldsAt))
+          const group = batch.filter((index, j) => {
+            const refusal = refusals[j]
+            if (refusal !== undefined) results[index] = refusal
+            return refusal === undefined
+          })
+          if (group.length === 0) continue
+          const answers = dryRun ? group.map(fakeId) : yield* importBatch(target, group.map(fieldsAt))
           group.forEach((index, j) => {
-            results[index] = answers[j]!
+            const answer = History.explain(answers[j]!)
+            results[index] = answer
+            if (answer._tag === "Written") history.written(target.entityTypeId, fieldsAt(index))
           })
         }
         return results
@@ -421,7 +429,8 @@ export const make = (
     ): Effect.Effect<ReadonlyArray<Sink.ItemResult>, Sink.SinkError> =>
       Effect.gen(function* () {
         const target = yield* asTarget(target0)
-        const prepared = items.map((item) => prepareFields(item.fields))
+        // History fields are set on import only; an update leaves them as imported.
+        const prepared = items.map((item) => prepareFields(History.withoutHistory(item.fields)))
         const results: Array<Sink.ItemResult> = prepared.map((p) =>
           p._tag === "Ok" ? Sink.written("") : (p as Sink.ItemResult),
         )
@@ -535,6 +544,8 @@ export const make = (
               message: `${target.name} has no field "${field}"${nearest === undefined ? "" : `; did you mean "${nearest}"?`} (the portal ignores unknown fields, so its values would be lost)`,
             })
           }
+          if (entity.fields.includes(History.field) && entity.inOrder !== true)
+            problems.push(History.planProblem(entity.entity))
           const identity = Target.identityField(target)
           if (!known.byName.has(identity)) {
             problems.push({
