@@ -8,7 +8,7 @@ import * as Reference from "./Reference.js"
 import type { EntityReport, RunReport } from "./Report.js"
 import type * as Sink from "./Sink.js"
 import type * as Source from "./Source.js"
-import { type DeadLetterInput, StateStore, type StateStoreError } from "./StateStore.js"
+import { type DeadLetter, type DeadLetterInput, StateStore, type StateStoreError } from "./StateStore.js"
 
 /**
  * The run loop. For each entity, in the order of its references: read the source (from the
@@ -73,6 +73,23 @@ export interface PlanResult {
 }
 
 const UNRESOLVED = "UNRESOLVED_REFERENCE"
+
+/** Why a referenced record has no id in the target, for the dependant's dead letter. */
+const whyUnresolved = (
+  ref: Reference.Reference,
+  parentLetters: ReadonlyMap<string, DeadLetter>,
+  pending: ReadonlySet<string>,
+): string => {
+  const key = `${ref.entity}\u0000${ref.key}`
+  const letter = parentLetters.get(key)
+  if (letter !== undefined) {
+    const message = letter.message.length > 200 ? `${letter.message.slice(0, 200)}…` : letter.message
+    return `that record failed (stage ${letter.stage}, ${letter.code}: ${message})`
+  }
+  if (pending.has(key))
+    return "an interrupted run left that record pending; the next run of its entity checks the target for it"
+  return "that record was never written: the source has no such record, or it was filtered out, skipped as deleted, or its entity has not run yet"
+}
 // The sink retries limits and transient errors itself; these attempts cover what it gave up on.
 const MAX_WRITE_ATTEMPTS = 5
 
@@ -441,6 +458,7 @@ export const run = (
             }
           }
           const ids = new Map<string, string>()
+          const pendingRefs = new Set<string>()
           if (wanted.size > 0) {
             const rows = yield* store.lookupMany(
               pipeline.name,
@@ -449,37 +467,52 @@ export const run = (
             for (const row of rows)
               if (row.status === "created" && row.targetId !== null)
                 ids.set(`${row.entity}\u0000${row.sourceKey}`, row.targetId)
+              else if (row.status === "pending") pendingRefs.add(`${row.entity}\u0000${row.sourceKey}`)
           }
           const lookupRef = (r: Reference.Reference) =>
             ids.get(`${r.entity}\u0000${r.key}`) ?? dryRunIds.get(`${r.entity}\u0000${r.key}`)
-          const unresolvedLetter = (
-            p: Prepared,
-            unresolved: ReadonlyArray<Reference.Reference & { field: string }>,
-          ): DeadLetterInput => ({
-            entity: er.name,
-            sourceKey: p.key,
-            stage: "reference",
-            code: UNRESOLVED,
-            message: unresolved
-              .map(
-                (u) =>
-                  `${u.field} -> ${u.entity} ${u.key} is not in the target (it failed or does not exist in the source)`,
-              )
-              .join("; "),
-            payload: p.payload,
-          })
 
+          type Unresolved = ReadonlyArray<Reference.Reference & { field: string }>
           const createItems: Array<{ p: Prepared; fields: Record<string, unknown> }> = []
+          const updateItems: Array<{ p: Prepared; targetId: string; fields: Record<string, unknown> }> = []
+          const broken: Array<{ p: Prepared; unresolved: Unresolved }> = []
           for (const p of creates) {
             const { fields, unresolved } = Reference.resolve(p.fields, lookupRef)
-            if (unresolved.length > 0) deadLetters.push(unresolvedLetter(p, unresolved))
+            if (unresolved.length > 0) broken.push({ p, unresolved })
             else createItems.push({ p, fields })
           }
-          const updateItems: Array<{ p: Prepared; targetId: string; fields: Record<string, unknown> }> = []
           for (const u of updates) {
             const { fields, unresolved } = Reference.resolve({ ...u.p.fields, ...u.p.deferred }, lookupRef)
-            if (unresolved.length > 0) deadLetters.push(unresolvedLetter(u.p, unresolved))
+            if (unresolved.length > 0) broken.push({ p: u.p, unresolved })
             else updateItems.push({ ...u, fields })
+          }
+          if (broken.length > 0) {
+            // Say why each reference failed: the parent's own dead letter is the usual answer.
+            const missing = new Map<string, Set<string>>()
+            for (const b of broken)
+              for (const u of b.unresolved) {
+                if (!missing.has(u.entity)) missing.set(u.entity, new Set())
+                missing.get(u.entity)!.add(u.key)
+              }
+            const letters = yield* store.lookupDeadLetters(
+              pipeline.name,
+              [...missing].map(([entity, keys]) => ({ entity, keys: [...keys] })),
+            )
+            const parentLetters = new Map(letters.map((d) => [`${d.entity}\u0000${d.sourceKey}`, d]))
+            for (const b of broken)
+              deadLetters.push({
+                entity: er.name,
+                sourceKey: b.p.key,
+                stage: "reference",
+                code: UNRESOLVED,
+                message: b.unresolved
+                  .map(
+                    (u) =>
+                      `${u.field} -> ${u.entity} ${u.key}: ${whyUnresolved(u, parentLetters, pendingRefs)}`,
+                  )
+                  .join("; "),
+                payload: b.p.payload,
+              })
           }
 
           const recovered = (keys: ReadonlyArray<string>) => keys.filter((k) => deadKeys.has(k))

@@ -147,6 +147,11 @@ export interface StateStore {
     options?: { readonly entity?: string | undefined; readonly limit?: number | undefined },
   ) => Effect.Effect<ReadonlyArray<DeadLetter>, StateStoreError>
   readonly deadLetterCount: (pipeline: string) => Effect.Effect<number, StateStoreError>
+  /** The dead letters of keys of several entities, in one query (why a reference failed). */
+  readonly lookupDeadLetters: (
+    pipeline: string,
+    wanted: ReadonlyArray<{ readonly entity: string; readonly keys: ReadonlyArray<SourceKey> }>,
+  ) => Effect.Effect<ReadonlyArray<DeadLetter>, StateStoreError>
 
   /** Forgets an entity's (or the whole pipeline's) id map, checkpoints and dead letters. */
   readonly reset: (pipeline: string, entity?: string) => Effect.Effect<void, StateStoreError>

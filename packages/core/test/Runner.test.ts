@@ -180,7 +180,12 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it
           unresolved.map((l) => `${l.entity}:${l.sourceKey}`).sort(),
           ["contact:14", "contact:24", "contact:4", "deal:4"].sort(),
         )
-        assert.include(unresolved.find((l) => l.entity === "contact")!.message, "companyId -> company 4")
+        // Each says why: the company's own failure, quoted.
+        assert.include(
+          unresolved.find((l) => l.entity === "contact")!.message,
+          "companyId -> company 4: that record failed (stage map, ",
+        )
+        assert.include(unresolved.find((l) => l.entity === "contact")!.message, "cannot map company 4)")
         assert.isFalse([...target.items("contact").values()].some((c) => c.fields.companyId === undefined))
       }),
     ),

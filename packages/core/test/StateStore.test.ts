@@ -406,6 +406,16 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
       assert.strictEqual(letters[0]!.updatedAt.getTime(), yield* Clock.currentTimeMillis)
       assert.strictEqual((yield* store.deadLetters(p, { limit: 1 })).length, 1)
       assert.strictEqual((yield* store.deadLetters(p, { entity: "deal" })).length, 0)
+      const found = yield* store.lookupDeadLetters(p, [
+        { entity: "contact", keys: ["8", "9"] },
+        { entity: "deal", keys: ["8"] },
+        { entity: "company", keys: [] },
+      ])
+      assert.deepStrictEqual(
+        found.map((d) => [d.entity, d.sourceKey, d.code, d.message]),
+        [["contact", "8", "UNRESOLVED_REFERENCE", "other"]],
+      )
+      assert.deepStrictEqual(yield* store.lookupDeadLetters(p, []), [])
 
       yield* store.commit({ pipeline: p, entity: "contact", created: created(["7"]), recovered: ["7"] })
       assert.deepStrictEqual(

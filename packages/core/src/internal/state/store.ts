@@ -196,6 +196,37 @@ export const make = (options: {
     keys: ReadonlyArray<string>,
   ) => eb.and([eb("entity", "=", entity), eb("source_key", "in", [...keys])])
 
+  const deadLetterColumns = [
+    "entity",
+    "source_key",
+    "stage",
+    "code",
+    "message",
+    "payload",
+    "attempts",
+    Time.read(kind, sql.ref("updated_at")).as("updated_at"),
+  ] as const
+
+  const toDeadLetter = (r: {
+    readonly entity: string
+    readonly source_key: string
+    readonly stage: string
+    readonly code: string
+    readonly message: string
+    readonly payload: string
+    readonly attempts: number | string
+    readonly updated_at: string
+  }): DeadLetter => ({
+    entity: r.entity,
+    sourceKey: r.source_key,
+    stage: r.stage,
+    code: r.code,
+    message: r.message,
+    payload: parseJson(r.payload),
+    attempts: Number(r.attempts),
+    updatedAt: Time.fromSql(r.updated_at),
+  })
+
   const readRun = (row: {
     readonly id: string
     readonly pipeline: string
@@ -668,34 +699,31 @@ export const make = (options: {
       attempt("listing dead letters", async () => {
         let query = db
           .selectFrom("dead_letters")
-          .select([
-            "entity",
-            "source_key",
-            "stage",
-            "code",
-            "message",
-            "payload",
-            "attempts",
-            Time.read(kind, sql.ref("updated_at")).as("updated_at"),
-          ])
+          .select(deadLetterColumns)
           .where("pipeline", "=", pipeline)
           .orderBy("entity")
           .orderBy("source_key")
         if (options?.entity !== undefined) query = query.where("entity", "=", options.entity)
         if (options?.limit !== undefined) query = query.limit(Math.max(0, Math.floor(options.limit)))
-        const rows = await query.execute()
-        return rows.map(
-          (r): DeadLetter => ({
-            entity: r.entity,
-            sourceKey: r.source_key,
-            stage: r.stage,
-            code: r.code,
-            message: r.message,
-            payload: parseJson(r.payload),
-            attempts: Number(r.attempts),
-            updatedAt: Time.fromSql(r.updated_at),
-          }),
-        )
+        return (await query.execute()).map(toDeadLetter)
+      }),
+
+    lookupDeadLetters: (pipeline, wanted) =>
+      attempt("looking up dead letters", async () => {
+        const byEntity = new Map<string, Set<string>>()
+        for (const w of wanted) {
+          const keys = byEntity.get(w.entity) ?? new Set<string>()
+          for (const k of w.keys) keys.add(k)
+          if (keys.size > 0) byEntity.set(w.entity, keys)
+        }
+        if (byEntity.size === 0) return []
+        const rows = await db
+          .selectFrom("dead_letters")
+          .select(deadLetterColumns)
+          .where("pipeline", "=", pipeline)
+          .where((eb) => eb.or([...byEntity].map(([entity, keys]) => keyIn(eb, entity, [...keys]))))
+          .execute()
+        return rows.map(toDeadLetter)
       }),
 
     deadLetterCount: (pipeline) =>
