@@ -1,10 +1,10 @@
+import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
 import { Config, type ConfigError, Context, Effect, Layer, type Redacted, type Scope } from "effect"
 import { Kysely, MysqlDialect, sql } from "kysely"
 import { createPool } from "mysql2"
 import * as MysqlRows from "./internal/mysqlRows.js"
 import * as MysqlTypes from "./internal/mysqlTypes.js"
-import * as Redact from "./internal/redact.js"
 import * as SqlDriver from "./internal/sqlDriver.js"
 import * as SqlSource from "./internal/sqlSource.js"
 import type * as SqlSpec from "./SqlSpec.js"
@@ -59,8 +59,9 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
   Effect.gen(function* () {
     const name = config.name ?? "mysql"
     const url = SqlDriver.urlText(config.url)
-    const password = Redact.passwordOf(url)
-    const shown = Redact.url(url)
+    // Driver messages sometimes echo the URL or its password: both are scrubbed from errors.
+    const secrets = SecretUrl.secretsOf(url)
+    const shown = SecretUrl.show(url)
     const { db, pool } = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
@@ -89,7 +90,7 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
         catch: (cause) =>
           new Source.SourceError({
             source: name,
-            message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, password)}`,
+            message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, secrets)}`,
           }),
       }),
       ({ db }) => Effect.promise(() => db.destroy().catch(() => undefined)),
@@ -99,8 +100,8 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
       catch: (cause) =>
         new Source.SourceError({
           source: name,
-          message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, password)}`,
-          cause: Redact.scrub(String(cause), password),
+          message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, secrets)}`,
+          cause: SecretUrl.scrub(String(cause), secrets),
         }),
     })
     const client: SqlSource.Client = {
@@ -110,7 +111,7 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
       open: MysqlRows.open(pool),
       chunkSize: config.chunkSize ?? 1000,
       pageSize: config.pageSize ?? 20_000,
-      scrub: (text) => Redact.scrub(text, password),
+      scrub: (text) => SecretUrl.scrub(text, secrets),
     }
     return { name, db, ...SqlSource.connection(client) }
   })

@@ -1,10 +1,10 @@
+import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
 import { Config, type ConfigError, Context, Effect, Layer, type Redacted, type Scope } from "effect"
 import { Kysely, PostgresDialect, sql } from "kysely"
 import pg from "pg"
 import * as PgRows from "./internal/pgRows.js"
 import * as PgTypes from "./internal/pgTypes.js"
-import * as Redact from "./internal/redact.js"
 import * as SqlDriver from "./internal/sqlDriver.js"
 import * as SqlSource from "./internal/sqlSource.js"
 import type * as SqlSpec from "./SqlSpec.js"
@@ -58,8 +58,9 @@ export const make = (
   Effect.gen(function* () {
     const name = config.name ?? "postgres"
     const url = SqlDriver.urlText(config.url)
-    const password = Redact.passwordOf(url)
-    const shown = Redact.url(url)
+    // Driver messages sometimes echo the URL or its password: both are scrubbed from errors.
+    const secrets = SecretUrl.secretsOf(url)
+    const shown = SecretUrl.show(url)
     const { db, pool } = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const pool = new pg.Pool({
@@ -82,8 +83,8 @@ export const make = (
       catch: (cause) =>
         new Source.SourceError({
           source: name,
-          message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, password)}`,
-          cause: Redact.scrub(String(cause), password),
+          message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, secrets)}`,
+          cause: SecretUrl.scrub(String(cause), secrets),
         }),
     })
     const client: SqlSource.Client = {
@@ -93,7 +94,7 @@ export const make = (
       open: PgRows.open(pool),
       chunkSize: config.chunkSize ?? 1000,
       pageSize: config.pageSize ?? 20_000,
-      scrub: (text) => Redact.scrub(text, password),
+      scrub: (text) => SecretUrl.scrub(text, secrets),
     }
     return { name, db, ...SqlSource.connection(client) }
   })

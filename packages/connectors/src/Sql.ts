@@ -1,7 +1,7 @@
+import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
 import { Effect, type Redacted, type Scope } from "effect"
 import type { RawBuilder } from "kysely"
-import * as Redact from "./internal/redact.js"
 import * as SqlDriver from "./internal/sqlDriver.js"
 import * as Mysql from "./Mysql.js"
 import * as Postgres from "./Postgres.js"
@@ -79,7 +79,7 @@ export const source = (config: SqlSourceConfig): SqlSource => {
       return yield* Effect.fail(
         new Source.SourceError({
           source: name,
-          message: `${Redact.url(resolved)} is not a database URL: use postgres://… or mysql://…`,
+          message: `${SecretUrl.show(SqlDriver.urlText(resolved))} is not a database URL: use postgres://… or mysql://…`,
         }),
       )
     }

@@ -4,9 +4,9 @@
  */
 
 const hidden = "***"
-const secretParameter = /pass|secret|token/i
+const secretParameter = /pass|secret|token|key/i
 
-/** The URL with its password (and any `password=`/`token=`-like parameter) replaced by `***`. */
+/** The URL with its password (and any `password=`/`token=`/`api_key=`-like parameter) replaced by `***`. */
 export const redact = (url: string): string => {
   try {
     const parsed = new URL(url)
@@ -18,6 +18,19 @@ export const redact = (url: string): string => {
   } catch {
     return url.replace(/\/\/([^:/@]*):[^@]*@/, `//$1:${hidden}@`)
   }
+}
+
+/**
+ * A connection URL for messages: redacted, or, when it cannot be parsed (so where its secret is
+ * cannot be told), not shown at all. `redact` keeps text that is no URL, such as a directory.
+ */
+export const show = (url: string): string => {
+  try {
+    new URL(url)
+  } catch {
+    return "(a connection URL that could not be parsed)"
+  }
+  return redact(url)
 }
 
 /** Every secret a URL holds, in the forms a driver may repeat: the URL, the password, secret parameters. */

@@ -1,8 +1,8 @@
+import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
 import { Config, Effect, Redacted, type Scope } from "effect"
 import type { RawBuilder } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
-import * as Redact from "./redact.js"
 
 /** A URL given directly, as a secret, or as configuration to read when the run starts. */
 export type UrlInput = string | Redacted.Redacted<string> | Config.Config<string | Redacted.Redacted<string>>
@@ -18,7 +18,7 @@ export const resolveUrl = (
           (cause) =>
             new Source.SourceError({
               source: name,
-              message: `${name}: the connection URL is not configured: ${Redact.scrub(String(cause), undefined)}`,
+              message: `${name}: the connection URL is not configured: ${String(cause)}`,
               cause,
             }),
         ),
@@ -58,9 +58,9 @@ export const sqlSource = (
   }
 }
 
-/** A driver failure as text, with the password removed wherever the driver echoed it. */
-export const describeCause = (cause: unknown, password: string | undefined): string =>
-  Redact.scrub(cause instanceof Error ? cause.message || cause.name : String(cause), password)
+/** A driver failure as text, with the URL's secrets removed wherever the driver echoed them. */
+export const describeCause = (cause: unknown, secrets: ReadonlyArray<string>): string =>
+  SecretUrl.scrub(cause instanceof Error ? cause.message || cause.name : String(cause), secrets)
 
 export const urlText = (url: string | Redacted.Redacted<string>): string =>
   Redacted.isRedacted(url) ? Redacted.value(url) : url
