@@ -144,10 +144,10 @@ export const plan = (
         const conn = sources.get(entity.from.source)!
         const count = conn.count ? yield* conn.count(entity.from.spec, {}) : undefined
         const fields = new Set<string>()
-        const run = prepare(pipeline.name, name, entity)
+        const preparer = prepare(pipeline.name, name, entity)
         yield* conn.read(entity.from.spec, { limit: options.sample ?? 20 }).pipe(
           Stream.runForEach((record) =>
-            run(record).pipe(
+            preparer.one(record).pipe(
               Effect.map((o) => {
                 if (o._tag === "Prepared")
                   for (const f of [...Object.keys(o.fields), ...Object.keys(o.deferred)]) fields.add(f)
@@ -326,18 +326,23 @@ export const run = (
               : undefined
           yield* progress.start(er.name, total)
 
-          const toOutcome = prepare(pipeline.name, er.name, er.entity)
+          const preparer = prepare(pipeline.name, er.name, er.entity)
           const chunkSize = options.chunkSize ?? pipeline.options?.bufferSize ?? 500
 
           yield* er.conn.read(er.entity.from.spec, request).pipe(
             Stream.haltWhen(stopSignal),
             options.onlyDeadLetters ? Stream.filter((r) => deadKeys.has(r.key)) : (s) => s,
-            Stream.mapEffect(toOutcome),
             Stream.grouped(chunkSize),
-            Stream.mapEffect((chunk) => writeChunk(er, Chunk.toReadonlyArray(chunk), deadKeys, bump), {
-              // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
-              concurrency: er.entity.inOrder === true ? 1 : 2,
-            }),
+            Stream.mapEffect(
+              (chunk) =>
+                Effect.flatMap(preparer.chunk(Chunk.toReadonlyArray(chunk)), (outcomes) =>
+                  writeChunk(er, outcomes, deadKeys, bump),
+                ),
+              {
+                // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
+                concurrency: er.entity.inOrder === true ? 1 : 2,
+              },
+            ),
             // Chunks complete in read order here, so a checkpoint never passes a record that is not committed.
             Stream.runForEach((position) =>
               position === undefined || dryRun
@@ -511,7 +516,7 @@ export const run = (
                       `${u.field} -> ${u.entity} ${u.key}: ${whyUnresolved(u, parentLetters, pendingRefs)}`,
                   )
                   .join("; "),
-                payload: b.p.payload,
+                payload: toJson(b.p.data),
               })
           }
 
@@ -862,7 +867,7 @@ const rejection = (
         stage,
         code: result.code,
         message: `${result.field ? `${result.field}: ` : ""}${result.message}`,
-        payload: p.payload,
+        payload: toJson(p.data),
       }
     : {
         entity,
@@ -870,7 +875,7 @@ const rejection = (
         stage,
         code: "NO_RESULT",
         message: "the target answered no result for this item",
-        payload: p.payload,
+        payload: toJson(p.data),
       }
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */

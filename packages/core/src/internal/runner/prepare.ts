@@ -13,7 +13,8 @@ export interface Prepared {
   readonly _tag: "Prepared"
   readonly key: string
   readonly position: Json | undefined
-  readonly payload: Json
+  /** The record as read: its dead letter's payload, should it fail later. */
+  readonly data: Readonly<Record<string, unknown>>
   /** Mapped fields, references still unresolved. */
   readonly fields: Readonly<Record<string, unknown>>
   /** Fields held back from the create because they close a reference cycle (linked afterwards). */
@@ -55,15 +56,22 @@ export const hashFields = (fields: Readonly<Record<string, unknown>>): string =>
 
 const describeCause = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
+/** How the runner prepares records: one at a time, or a chunk at once. */
+export interface Preparer {
+  readonly one: (record: SourceRecord) => Effect.Effect<Outcome>
+  /**
+   * A chunk's outcomes, in order. Records whose entity has no schema, no steps and a mapping
+   * that returns plain fields are prepared synchronously, with no effect per record: that
+   * per-record machinery was most of the runner's own time on a rerun (`bench/runner.ts`).
+   */
+  readonly chunk: (records: ReadonlyArray<SourceRecord>) => Effect.Effect<ReadonlyArray<Outcome>>
+}
+
 /**
- * Runs one record through decode -> steps -> map. Never fails: a record that cannot pass becomes
+ * Runs records through decode -> steps -> map. Never fails: a record that cannot pass becomes
  * a dead letter with the stage, the field when known and the reason; the run goes on.
  */
-export const prepare = (
-  pipeline: string,
-  entityName: string,
-  entity: Pipeline.AnyEntity,
-): ((record: SourceRecord) => Effect.Effect<Outcome>) => {
+export const prepare = (pipeline: string, entityName: string, entity: Pipeline.AnyEntity): Preparer => {
   const validate = entity.schema ? Step.validate(entity.schema, "decode") : undefined
   const declared = new Map<string, boolean>()
   const deferredFields = new Set<string>()
@@ -76,26 +84,116 @@ export const prepare = (
   }
   const context: Pipeline.MapContext = { pipeline, entity: entityName }
 
-  return (record) => {
-    const payload = toJson(record.data)
-    const fail = (stage: string, code: string, message: string): Outcome => ({
-      _tag: "Failed",
-      key: record.key,
-      position: record.position,
-      deadLetter: { entity: entityName, sourceKey: record.key, stage, code, message, payload },
-    })
-    return Effect.gen(function* () {
-      if (record.key.length > SourceKey.maxLength) {
+  const fail = (record: SourceRecord, stage: string, code: string, message: string): Failed => ({
+    _tag: "Failed",
+    key: record.key,
+    position: record.position,
+    // The record as read goes with its dead letter (computed only for the records that fail).
+    deadLetter: {
+      entity: entityName,
+      sourceKey: record.key,
+      stage,
+      code,
+      message,
+      payload: toJson(record.data),
+    },
+  })
+
+  /** The mapped fields, split and checked, as an outcome. */
+  const fromFields = (record: SourceRecord, mapped: Pipeline.Fields): Outcome => {
+    const fields: Record<string, unknown> = {}
+    const deferred: Record<string, unknown> = {}
+    let anyDeferred = false
+    for (const field in mapped) {
+      const v = mapped[field]
+      if (v === undefined) continue
+      if (deferredFields.has(field)) {
+        deferred[field] = v
+        anyDeferred = true
+      } else fields[field] = v
+    }
+    for (const r of Reference.collect(mapped)) {
+      if (!declared.has(r.entity)) {
         return fail(
-          "read",
-          "KEY_TOO_LONG",
-          `the key is ${record.key.length} characters; the id map keeps at most ${SourceKey.maxLength}`,
+          record,
+          "map",
+          "UNDECLARED_REFERENCE",
+          `the mapping references entity "${r.entity}" (key ${r.key}), which is not in this entity's \`references\``,
         )
       }
+    }
+    const createHash = hashFields(fields)
+    return {
+      _tag: "Prepared",
+      key: record.key,
+      position: record.position,
+      data: record.data,
+      fields,
+      deferred,
+      createHash,
+      hash: anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash,
+      deleted: false,
+    } satisfies Prepared
+  }
+
+  /** From a decoded, transformed value: the deletion rule, then the mapping. Synchronous unless the mapping returns an effect. */
+  const finish = (record: SourceRecord, value: unknown): Outcome | Effect.Effect<Outcome> => {
+    const deletion = entity.deleted
+    if (deletion) {
+      let isDeleted: boolean
+      try {
+        isDeleted = deletion.when(value)
+      } catch (cause) {
+        return fail(record, "transform", "TRANSFORM_FAILED", `deleted.when: ${describeCause(cause)}`)
+      }
+      if (isDeleted) {
+        const fields = deletion.policy === "ignore" ? {} : { ...deletion.policy.update }
+        const hash = hashFields({ $deleted: true, ...fields })
+        return {
+          _tag: "Prepared",
+          key: record.key,
+          position: record.position,
+          data: record.data,
+          fields,
+          deferred: {},
+          createHash: hash,
+          hash,
+          deleted: deletion.policy === "ignore" ? "ignore" : "update",
+        } satisfies Prepared
+      }
+    }
+    let out: Pipeline.Fields | Effect.Effect<Pipeline.Fields, Step.StepFailure>
+    try {
+      out = entity.map(value, context)
+    } catch (cause) {
+      return fail(record, "map", "MAP_FAILED", describeCause(cause))
+    }
+    if (!Effect.isEffect(out)) return fromFields(record, out as Pipeline.Fields)
+    return (out as Effect.Effect<Pipeline.Fields, Step.StepFailure>).pipe(
+      Effect.mapError((f) => `${f.field ? `${f.field}: ` : ""}${f.message}`),
+      Effect.catchAllDefect((d) => Effect.fail(describeCause(d))),
+      Effect.match({
+        onFailure: (message) => fail(record, "map", "MAP_FAILED", message),
+        onSuccess: (fields) => fromFields(record, fields),
+      }),
+    )
+  }
+
+  const one = (record: SourceRecord): Outcome | Effect.Effect<Outcome> => {
+    if (record.key.length > SourceKey.maxLength) {
+      return fail(
+        record,
+        "read",
+        "KEY_TOO_LONG",
+        `the key is ${record.key.length} characters; the id map keeps at most ${SourceKey.maxLength}`,
+      )
+    }
+    if (validate === undefined && entity.steps === undefined) return finish(record, record.data)
+    return Effect.gen(function* () {
       let value: unknown = record.data
       if (validate) {
         const decoded = yield* Effect.either(validate.run(value))
-        if (Either.isLeft(decoded)) return fail("decode", "DECODE_FAILED", decoded.left.message)
+        if (Either.isLeft(decoded)) return fail(record, "decode", "DECODE_FAILED", decoded.left.message)
         if (Option.isSome(decoded.right)) value = decoded.right.value
       }
       if (entity.steps) {
@@ -103,79 +201,48 @@ export const prepare = (
         if (Either.isLeft(stepped)) {
           const f = stepped.left
           return fail(
+            record,
             "transform",
             "TRANSFORM_FAILED",
             `${f.step}: ${f.field ? `${f.field}: ` : ""}${f.message}`,
           )
         }
         if (Option.isNone(stepped.right))
-          return { _tag: "Skipped", key: record.key, position: record.position }
+          return { _tag: "Skipped", key: record.key, position: record.position } satisfies Skipped
         value = stepped.right.value
       }
-      const deletion = entity.deleted
-      if (deletion) {
-        const isDeleted = yield* Effect.try({ try: () => deletion.when(value), catch: describeCause }).pipe(
-          Effect.either,
-        )
-        if (Either.isLeft(isDeleted))
-          return fail("transform", "TRANSFORM_FAILED", `deleted.when: ${isDeleted.left}`)
-        if (isDeleted.right) {
-          const fields = deletion.policy === "ignore" ? {} : { ...deletion.policy.update }
-          const hash = hashFields({ $deleted: true, ...fields })
-          return {
-            _tag: "Prepared",
-            key: record.key,
-            position: record.position,
-            payload,
-            fields,
-            deferred: {},
-            createHash: hash,
-            hash,
-            deleted: deletion.policy === "ignore" ? "ignore" : "update",
-          } satisfies Prepared
-        }
-      }
-      const mapped = yield* Effect.try({ try: () => entity.map(value, context), catch: describeCause }).pipe(
-        Effect.flatMap((out) =>
-          Effect.isEffect(out)
-            ? (out as Effect.Effect<Pipeline.Fields, Step.StepFailure>).pipe(
-                Effect.mapError((f) => `${f.field ? `${f.field}: ` : ""}${f.message}`),
-                Effect.catchAllDefect((d) => Effect.fail(describeCause(d))),
-              )
-            : Effect.succeed(out as Pipeline.Fields),
-        ),
-        Effect.either,
-      )
-      if (Either.isLeft(mapped)) return fail("map", "MAP_FAILED", mapped.left)
-      const fields: Record<string, unknown> = {}
-      const deferred: Record<string, unknown> = {}
-      for (const [field, v] of Object.entries(mapped.right)) {
-        if (v === undefined) continue
-        if (deferredFields.has(field)) deferred[field] = v
-        else fields[field] = v
-      }
-      for (const r of Reference.collect(mapped.right)) {
-        if (!declared.has(r.entity)) {
-          return fail(
-            "map",
-            "UNDECLARED_REFERENCE",
-            `the mapping references entity "${r.entity}" (key ${r.key}), which is not in this entity's \`references\``,
-          )
-        }
-      }
-      const all = { ...fields, ...deferred }
-      const createHash = hashFields(fields)
-      return {
-        _tag: "Prepared",
-        key: record.key,
-        position: record.position,
-        payload,
-        fields,
-        deferred,
-        createHash,
-        hash: Object.keys(deferred).length === 0 ? createHash : hashFields(all),
-        deleted: false,
-      } satisfies Prepared
+      const done = finish(record, value)
+      return Effect.isEffect(done) ? yield* done : done
     })
+  }
+
+  return {
+    one: (record) => {
+      const outcome = one(record)
+      return Effect.isEffect(outcome) ? outcome : Effect.succeed(outcome)
+    },
+    chunk: (records) =>
+      Effect.suspend(() => {
+        const outcomes = new Array<Outcome>(records.length)
+        const later: Array<readonly [number, Effect.Effect<Outcome>]> = []
+        for (let i = 0; i < records.length; i++) {
+          const outcome = one(records[i]!)
+          if (Effect.isEffect(outcome)) later.push([i, outcome])
+          else outcomes[i] = outcome
+        }
+        if (later.length === 0) return Effect.succeed(outcomes)
+        // Records are prepared one after another, as the steps and mapping may expect.
+        return Effect.as(
+          Effect.forEach(
+            later,
+            ([i, effect]) =>
+              Effect.map(effect, (o) => {
+                outcomes[i] = o
+              }),
+            { discard: true },
+          ),
+          outcomes,
+        )
+      }),
   }
 }
