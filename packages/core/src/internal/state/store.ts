@@ -190,6 +190,19 @@ export const make = (options: {
   const inTransaction = <A>(body: (trx: Transaction<Database>) => Promise<A>): Promise<A> =>
     db.transaction().execute(body)
 
+  /** Wanted keys grouped by entity, without duplicates or entities that want none. */
+  const keysByEntity = (
+    wanted: ReadonlyArray<{ readonly entity: string; readonly keys: ReadonlyArray<string> }>,
+  ): ReadonlyMap<string, ReadonlySet<string>> => {
+    const byEntity = new Map<string, Set<string>>()
+    for (const w of wanted) {
+      const keys = byEntity.get(w.entity) ?? new Set<string>()
+      for (const k of w.keys) keys.add(k)
+      if (keys.size > 0) byEntity.set(w.entity, keys)
+    }
+    return byEntity
+  }
+
   const keyIn = (
     eb: ExpressionBuilder<Database, "id_map" | "dead_letters">,
     entity: string,
@@ -544,12 +557,7 @@ export const make = (options: {
 
     lookupMany: (pipeline, wanted) =>
       attempt("looking up the id map", async () => {
-        const byEntity = new Map<string, Set<string>>()
-        for (const w of wanted) {
-          const keys = byEntity.get(w.entity) ?? new Set<string>()
-          for (const k of w.keys) keys.add(k)
-          if (keys.size > 0) byEntity.set(w.entity, keys)
-        }
+        const byEntity = keysByEntity(wanted)
         if (byEntity.size === 0) return []
         const rows = await db
           .selectFrom("id_map")
@@ -735,12 +743,7 @@ export const make = (options: {
 
     lookupDeadLetters: (pipeline, wanted) =>
       attempt("looking up dead letters", async () => {
-        const byEntity = new Map<string, Set<string>>()
-        for (const w of wanted) {
-          const keys = byEntity.get(w.entity) ?? new Set<string>()
-          for (const k of w.keys) keys.add(k)
-          if (keys.size > 0) byEntity.set(w.entity, keys)
-        }
+        const byEntity = keysByEntity(wanted)
         if (byEntity.size === 0) return []
         const rows = await db
           .selectFrom("dead_letters")
