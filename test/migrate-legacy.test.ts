@@ -116,7 +116,20 @@ for (const engine of engines) {
                 assert.strictEqual(letter.code, "UNRESOLVED_REFERENCE")
                 assert.match(
                   letter.message,
-                  /-> (company|contact) \S+: that record (was never written: the source has no such record|failed \(stage )/,
+                  /-> (company|contact) \S+: (that record was never written: the source has no such record|that record failed \(stage |that record is deleted in the source)/,
+                )
+              }
+              // People of accounts deleted in the legacy CRM: their letters say the account is deleted.
+              const deletedAccounts = new Set(accounts.filter((a) => a.deleted_at !== null).map((a) => a.id))
+              const ofDeleted = people.filter(
+                (p) => p.account_id !== null && deletedAccounts.has(p.account_id),
+              )
+              assert.isAbove(ofDeleted.length, 0)
+              for (const p of ofDeleted) {
+                const letter = letters.find((l) => l.entity === "contact" && l.sourceKey === String(p.id))
+                assert.include(
+                  letter?.message,
+                  `company ${p.account_id}: that record is deleted in the source`,
                 )
               }
               const orphanPeople = people.filter(

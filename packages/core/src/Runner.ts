@@ -79,6 +79,7 @@ const whyUnresolved = (
   ref: Reference.Reference,
   parentLetters: ReadonlyMap<string, DeadLetter>,
   pending: ReadonlySet<string>,
+  skipped: ReadonlyMap<string, "deleted" | "filtered">,
 ): string => {
   const key = `${ref.entity}\u0000${ref.key}`
   const letter = parentLetters.get(key)
@@ -88,7 +89,13 @@ const whyUnresolved = (
   }
   if (pending.has(key))
     return "an interrupted run left that record pending; the next run of its entity checks the target for it"
-  return "that record was never written: the source has no such record, or it was filtered out, skipped as deleted, or its entity has not run yet"
+  switch (skipped.get(key)) {
+    case "deleted":
+      return "that record is deleted in the source, so it was not created (its entity's deleted rule)"
+    case "filtered":
+      return "a step of its entity filtered that record out"
+  }
+  return "that record was never written: the source has no such record, or an earlier run skipped it, or its entity has not run yet"
 }
 // The sink retries limits and transient errors itself; these attempts cover what it gave up on.
 const MAX_WRITE_ATTEMPTS = 5
@@ -275,6 +282,8 @@ export const run = (
       const startedAt = yield* Clock.currentTimeMillis
       const reports: Array<EntityReport> = []
       const deferredLinks: Array<DeferredLink> = []
+      // Records this run left out on purpose, so a dependant's dead letter can say why its link is missing.
+      const skippedKeys = new Map<string, "deleted" | "filtered">()
       // Ids created in a dry run exist nowhere else; references between dry-run records use them.
       const dryRunIds = new Map<string, string>()
       // Set once a stop is requested; reading halts, in-flight batches finish and commit.
@@ -424,8 +433,10 @@ export const run = (
           let skipped = 0
           for (const o of outcomes) {
             if (o._tag === "Failed") deadLetters.push(o.deadLetter)
-            else if (o._tag === "Skipped") skipped++
-            else prepared.push(o)
+            else if (o._tag === "Skipped") {
+              skipped++
+              skippedKeys.set(`${er.name}\u0000${o.key}`, "filtered")
+            } else prepared.push(o)
           }
           // The same key twice in a chunk would be created twice: keep the last, like an upsert.
           const byKey = new Map(prepared.map((p) => [p.key, p]))
@@ -447,7 +458,10 @@ export const run = (
               if (exists && p.deleted === "update" && row.payloadHash !== p.hash)
                 updates.push({ p, targetId: row.targetId! })
               else if (exists) unchanged.push(p)
-              else skipped++
+              else {
+                skipped++
+                skippedKeys.set(`${er.name}\u0000${p.key}`, "deleted")
+              }
             } else if (exists) {
               if (row.payloadHash === p.hash) unchanged.push(p)
               else updates.push({ p, targetId: row.targetId! })
@@ -513,7 +527,7 @@ export const run = (
                 message: b.unresolved
                   .map(
                     (u) =>
-                      `${u.field} -> ${u.entity} ${u.key}: ${whyUnresolved(u, parentLetters, pendingRefs)}`,
+                      `${u.field} -> ${u.entity} ${u.key}: ${whyUnresolved(u, parentLetters, pendingRefs, skippedKeys)}`,
                   )
                   .join("; "),
                 payload: toJson(b.p.data),

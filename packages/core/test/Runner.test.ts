@@ -11,6 +11,7 @@ import * as Report from "../src/Report.js"
 import * as Runner from "../src/Runner.js"
 import { StateStore } from "../src/StateStore.js"
 import * as StateStoreSql from "../src/StateStoreSql.js"
+import * as Step from "../src/Step.js"
 import * as MemorySink from "./fixtures/MemorySink.js"
 import * as MemorySource from "./fixtures/MemorySource.js"
 
@@ -189,6 +190,37 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it
         assert.isFalse([...target.items("contact").values()].some((c) => c.fields.companyId === undefined))
       }),
     ),
+  )
+
+  it.effect(
+    "a reference to a record this run left out says why: filtered by a step, or deleted in the source",
+    () =>
+      withStore(
+        Effect.gen(function* () {
+          const { pipeline, name } = setup()
+          const company = pipeline.entities.company
+          const leftOut = Pipeline.make({
+            ...pipeline,
+            entities: {
+              ...pipeline.entities,
+              company: {
+                ...company,
+                steps: Step.filter((r: { id: number; name: string }) => r.id !== 3),
+                deleted: { when: (r: { id: number }) => r.id === 4, policy: "ignore" as const },
+              },
+            },
+          })
+          const report = yield* Runner.run(leftOut)
+          assert.strictEqual(report.status, "partial")
+          const letters = yield* Effect.flatMap(StateStore, (s) => s.deadLetters(name, { entity: "contact" }))
+          const of = (key: string) => letters.find((l) => l.sourceKey === key)!.message
+          assert.strictEqual(of("3"), "companyId -> company 3: a step of its entity filtered that record out")
+          assert.strictEqual(
+            of("4"),
+            "companyId -> company 4: that record is deleted in the source, so it was not created (its entity's deleted rule)",
+          )
+        }),
+      ),
   )
 
   it.effect(
