@@ -342,16 +342,12 @@ export const run = (
             Stream.haltWhen(stopSignal),
             options.onlyDeadLetters ? Stream.filter((r) => deadKeys.has(r.key)) : (s) => s,
             Stream.grouped(chunkSize),
-            Stream.mapEffect(
-              (chunk) =>
-                Effect.flatMap(preparer.chunk(Chunk.toReadonlyArray(chunk)), (outcomes) =>
-                  writeChunk(er, outcomes, deadKeys, bump),
-                ),
-              {
-                // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
-                concurrency: er.entity.inOrder === true ? 1 : 2,
-              },
-            ),
+            // Records are prepared one chunk after another, in read order, as steps may expect.
+            Stream.mapEffect((chunk) => preparer.chunk(Chunk.toReadonlyArray(chunk))),
+            Stream.mapEffect((outcomes) => writeChunk(er, outcomes, deadKeys, bump), {
+              // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
+              concurrency: er.entity.inOrder === true ? 1 : 2,
+            }),
             // Chunks complete in read order here, so a checkpoint never passes a record that is not committed.
             Stream.runForEach((position) =>
               position === undefined || dryRun
