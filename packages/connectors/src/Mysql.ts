@@ -1,12 +1,11 @@
-import * as SecretUrl from "@b24etl/core/SecretUrl"
-import * as Source from "@b24etl/core/Source"
+import type * as Source from "@b24etl/core/Source"
 import { Config, type ConfigError, Context, Effect, Layer, type Redacted, type Scope } from "effect"
 import { Kysely, MysqlDialect, sql } from "kysely"
 import { createPool } from "mysql2"
 import * as MysqlRows from "./internal/mysqlRows.js"
 import * as MysqlTypes from "./internal/mysqlTypes.js"
 import * as SqlDriver from "./internal/sqlDriver.js"
-import * as SqlSource from "./internal/sqlSource.js"
+import type * as SqlSource from "./internal/sqlSource.js"
 import type * as SqlSpec from "./SqlSpec.js"
 
 /**
@@ -59,9 +58,6 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
   Effect.gen(function* () {
     const name = config.name ?? "mysql"
     const url = SqlDriver.urlText(config.url)
-    // Driver messages sometimes echo the URL or its password: both are scrubbed from errors.
-    const secrets = SecretUrl.secretsOf(url)
-    const shown = SecretUrl.show(url)
     const { db, pool } = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
@@ -87,33 +83,19 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
           })
           return { pool, db: new Kysely<Record<string, never>>({ dialect: new MysqlDialect({ pool }) }) }
         },
-        catch: (cause) =>
-          new Source.SourceError({
-            source: name,
-            message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, secrets)}`,
-          }),
+        catch: (cause) => SqlDriver.cannotConnect(name, url, cause),
       }),
       ({ db }) => Effect.promise(() => db.destroy().catch(() => undefined)),
     )
-    yield* Effect.tryPromise({
-      try: () => sql`SELECT 1`.execute(db),
-      catch: (cause) =>
-        new Source.SourceError({
-          source: name,
-          message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, secrets)}`,
-          cause: SecretUrl.scrub(String(cause), secrets),
-        }),
-    })
-    const client: SqlSource.Client = {
+    return yield* SqlDriver.serve({
       name,
+      url,
       dialect,
       db,
       open: MysqlRows.open(pool),
-      chunkSize: config.chunkSize ?? 1000,
-      pageSize: config.pageSize ?? 20_000,
-      scrub: (text) => SecretUrl.scrub(text, secrets),
-    }
-    return { name, db, ...SqlSource.connection(client) }
+      chunkSize: config.chunkSize,
+      pageSize: config.pageSize,
+    })
   })
 
 /** The connected database as a layer. */

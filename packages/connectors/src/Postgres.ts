@@ -1,12 +1,11 @@
-import * as SecretUrl from "@b24etl/core/SecretUrl"
-import * as Source from "@b24etl/core/Source"
+import type * as Source from "@b24etl/core/Source"
 import { Config, type ConfigError, Context, Effect, Layer, type Redacted, type Scope } from "effect"
 import { Kysely, PostgresDialect, sql } from "kysely"
 import pg from "pg"
 import * as PgRows from "./internal/pgRows.js"
 import * as PgTypes from "./internal/pgTypes.js"
 import * as SqlDriver from "./internal/sqlDriver.js"
-import * as SqlSource from "./internal/sqlSource.js"
+import type * as SqlSource from "./internal/sqlSource.js"
 import type * as SqlSpec from "./SqlSpec.js"
 
 /**
@@ -58,9 +57,6 @@ export const make = (
   Effect.gen(function* () {
     const name = config.name ?? "postgres"
     const url = SqlDriver.urlText(config.url)
-    // Driver messages sometimes echo the URL or its password: both are scrubbed from errors.
-    const secrets = SecretUrl.secretsOf(url)
-    const shown = SecretUrl.show(url)
     const { db, pool } = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const pool = new pg.Pool({
@@ -78,25 +74,15 @@ export const make = (
       }),
       ({ db }) => Effect.promise(() => db.destroy().catch(() => undefined)),
     )
-    yield* Effect.tryPromise({
-      try: () => sql`SELECT 1`.execute(db),
-      catch: (cause) =>
-        new Source.SourceError({
-          source: name,
-          message: `${name}: cannot connect to ${shown}: ${SqlDriver.describeCause(cause, secrets)}`,
-          cause: SecretUrl.scrub(String(cause), secrets),
-        }),
-    })
-    const client: SqlSource.Client = {
+    return yield* SqlDriver.serve({
       name,
+      url,
       dialect,
       db,
       open: PgRows.open(pool),
-      chunkSize: config.chunkSize ?? 1000,
-      pageSize: config.pageSize ?? 20_000,
-      scrub: (text) => SecretUrl.scrub(text, secrets),
-    }
-    return { name, db, ...SqlSource.connection(client) }
+      chunkSize: config.chunkSize,
+      pageSize: config.pageSize,
+    })
   })
 
 /** The connected database as a layer. */

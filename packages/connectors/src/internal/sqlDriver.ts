@@ -1,8 +1,9 @@
 import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
 import { Config, Effect, Redacted, type Scope } from "effect"
-import type { RawBuilder } from "kysely"
+import { type Kysely, type RawBuilder, sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
+import * as SqlPages from "./sqlSource.js"
 
 /** A URL given directly, as a secret, or as configuration to read when the run starts. */
 export type UrlInput = string | Redacted.Redacted<string> | Config.Config<string | Redacted.Redacted<string>>
@@ -64,3 +65,46 @@ export const describeCause = (cause: unknown, secrets: ReadonlyArray<string>): s
 
 export const urlText = (url: string | Redacted.Redacted<string>): string =>
   Redacted.isRedacted(url) ? Redacted.value(url) : url
+
+/** The failure to reach a database: named by its URL with the secrets hidden, scrubbed of them. */
+export const cannotConnect = (name: string, url: string, cause: unknown): Source.SourceError => {
+  const secrets = SecretUrl.secretsOf(url)
+  return new Source.SourceError({
+    source: name,
+    message: `${name}: cannot connect to ${SecretUrl.show(url)}: ${describeCause(cause, secrets)}`,
+    cause: SecretUrl.scrub(String(cause), secrets),
+  })
+}
+
+/**
+ * Checks that a database just opened answers, then serves SQL specs from it. Driver messages
+ * sometimes echo the URL or its password: errors are scrubbed of both.
+ */
+export const serve = (options: {
+  readonly name: string
+  readonly url: string
+  readonly dialect: SqlPages.Dialect
+  // biome-ignore lint/suspicious/noExplicitAny: raw SQL only, no typed tables
+  readonly db: Kysely<any>
+  readonly open: SqlPages.Client["open"]
+  readonly chunkSize?: number | undefined
+  readonly pageSize?: number | undefined
+}) =>
+  Effect.gen(function* () {
+    const { name, url, db } = options
+    yield* Effect.tryPromise({
+      try: () => sql`SELECT 1`.execute(db),
+      catch: (cause) => cannotConnect(name, url, cause),
+    })
+    const secrets = SecretUrl.secretsOf(url)
+    const client: SqlPages.Client = {
+      name,
+      dialect: options.dialect,
+      db,
+      open: options.open,
+      chunkSize: options.chunkSize ?? 1000,
+      pageSize: options.pageSize ?? 20_000,
+      scrub: (text) => SecretUrl.scrub(text, secrets),
+    }
+    return { name, db, ...SqlPages.connection(client) }
+  })
