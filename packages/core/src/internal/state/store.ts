@@ -3,7 +3,10 @@ import { Clock, Effect, Option } from "effect"
 import {
   type ExpressionBuilder,
   type Insertable,
+  type InsertQueryBuilder,
+  type InsertResult,
   type Kysely,
+  type RawBuilder,
   type Selectable,
   sql,
   type Transaction,
@@ -280,6 +283,24 @@ export const make = (options: {
     stats: parseJson(row.stats),
   })
 
+  /**
+   * On a key conflict, `columns` take the incoming row's values (`values(c)` on MySQL,
+   * `excluded.c` on PostgreSQL and PGlite), and `also` sets the rest.
+   */
+  const upsert = <T extends keyof Database>(
+    insert: InsertQueryBuilder<Database, T, InsertResult>,
+    keys: ReadonlyArray<keyof Database[T] & string>,
+    columns: ReadonlyArray<keyof Database[T] & string>,
+    also: Readonly<Record<string, RawBuilder<unknown>>> = {},
+  ) => {
+    // The update object of typed column names, typed as each dialect's builder expects it.
+    const set = <U>(incoming: (column: string) => RawBuilder<unknown>): U =>
+      ({ ...Object.fromEntries(columns.map((c) => [c, incoming(c)])), ...also }) as U
+    return mysql
+      ? insert.onDuplicateKeyUpdate(set((c) => sql`values(${sql.ref(c)})`))
+      : insert.onConflict((oc) => oc.columns([...keys]).doUpdateSet(set((c) => sql.ref(`excluded.${c}`))))
+  }
+
   const upsertCreated = async (trx: Db, batch: BatchCommit, now: string) => {
     const rows = lastByKey(batch.created, (r) => r.sourceKey)
     for (const part of chunks(rows, idMapChunk(kind))) {
@@ -298,25 +319,10 @@ export const make = (options: {
           updated_at: now,
         })),
       )
-      await (mysql
-        ? insert.onDuplicateKeyUpdate({
-            target_type: sql`values(target_type)`,
-            target_id: sql`values(target_id)`,
-            payload_hash: sql`values(payload_hash)`,
-            status: sql`values(status)`,
-            batch_id: sql`values(batch_id)`,
-            updated_at: sql`values(updated_at)`,
-          })
-        : insert.onConflict((oc) =>
-            oc.columns(["pipeline", "entity", "source_key"]).doUpdateSet((eb) => ({
-              target_type: eb.ref("excluded.target_type"),
-              target_id: eb.ref("excluded.target_id"),
-              payload_hash: eb.ref("excluded.payload_hash"),
-              status: eb.ref("excluded.status"),
-              batch_id: eb.ref("excluded.batch_id"),
-              updated_at: eb.ref("excluded.updated_at"),
-            })),
-          )
+      await upsert(
+        insert,
+        ["pipeline", "entity", "source_key"],
+        ["target_type", "target_id", "payload_hash", "status", "batch_id", "updated_at"],
       ).execute()
     }
   }
@@ -343,25 +349,12 @@ export const make = (options: {
           updated_at: now,
         })),
       )
-      await (mysql
-        ? insert.onDuplicateKeyUpdate({
-            stage: sql`values(stage)`,
-            code: sql`values(code)`,
-            message: sql`values(message)`,
-            payload: sql`values(payload)`,
-            attempts: sql`attempts + 1`,
-            updated_at: sql`values(updated_at)`,
-          })
-        : insert.onConflict((oc) =>
-            oc.columns(["pipeline", "entity", "source_key"]).doUpdateSet((eb) => ({
-              stage: eb.ref("excluded.stage"),
-              code: eb.ref("excluded.code"),
-              message: eb.ref("excluded.message"),
-              payload: eb.ref("excluded.payload"),
-              attempts: sql`dead_letters.attempts + 1`,
-              updated_at: eb.ref("excluded.updated_at"),
-            })),
-          )
+      await upsert(
+        insert,
+        ["pipeline", "entity", "source_key"],
+        ["stage", "code", "message", "payload", "updated_at"],
+        // The existing row's count (qualified, which both dialects read as the old row).
+        { attempts: sql`dead_letters.attempts + 1` },
       ).execute()
     }
   }
@@ -370,19 +363,7 @@ export const make = (options: {
     const insert = trx
       .insertInto("checkpoints")
       .values({ pipeline, entity, cursor_value: JSON.stringify(cursor), updated_at: now })
-    return (
-      mysql
-        ? insert.onDuplicateKeyUpdate({
-            cursor_value: sql`values(cursor_value)`,
-            updated_at: sql`values(updated_at)`,
-          })
-        : insert.onConflict((oc) =>
-            oc.columns(["pipeline", "entity"]).doUpdateSet((eb) => ({
-              cursor_value: eb.ref("excluded.cursor_value"),
-              updated_at: eb.ref("excluded.updated_at"),
-            })),
-          )
-    ).execute()
+    return upsert(insert, ["pipeline", "entity"], ["cursor_value", "updated_at"]).execute()
   }
 
   /** One atomic statement on PostgreSQL: insert, or take over when the lease ran out, or renew. */
@@ -803,15 +784,7 @@ export const make = (options: {
       attempt(`storing credential ${name}`, async (millis) => {
         checkLength("credential name", name)
         const insert = db.insertInto("credentials").values({ name, value, updated_at: Time.toSql(millis) })
-        await (mysql
-          ? insert.onDuplicateKeyUpdate({ value: sql`values(value)`, updated_at: sql`values(updated_at)` })
-          : insert.onConflict((oc) =>
-              oc.column("name").doUpdateSet((eb) => ({
-                value: eb.ref("excluded.value"),
-                updated_at: eb.ref("excluded.updated_at"),
-              })),
-            )
-        ).execute()
+        await upsert(insert, ["name"], ["value", "updated_at"]).execute()
       }),
 
     schemaMigrations: attempt("reading the schema version", async () => {
