@@ -2,17 +2,17 @@ import { Effect, type Scope } from "effect"
 import type { CompiledQuery } from "kysely"
 import type { Pool, PoolConnection } from "mysql2"
 import * as MysqlTypes from "./mysqlTypes.js"
-import * as RowStream from "./rowStream.js"
+import * as RowReader from "./rowReader.js"
 
 /**
  * One query's rows from a `mysql2` pool, taken in chunks as they arrive (`result` events), paused
- * while downstream catches up (see `rowStream.ts`). Closed mid-page, the connection is
+ * while downstream catches up (see `rowReader.ts`). Closed mid-page, the connection is
  * destroyed rather than returned to the pool busy.
  */
 export const open =
   (pool: Pool) =>
-  (query: CompiledQuery, chunkSize: number): Effect.Effect<RowStream.Take, unknown, Scope.Scope> =>
-    RowStream.open(
+  (query: CompiledQuery, chunkSize: number): Effect.Effect<RowReader.Take, unknown, Scope.Scope> =>
+    RowReader.open(
       (handlers) =>
         Effect.acquireRelease(
           Effect.async<{ readonly connection: PoolConnection; done: boolean }, unknown>((resume) => {

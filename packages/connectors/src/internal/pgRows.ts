@@ -1,20 +1,20 @@
 import { Effect, type Scope } from "effect"
 import type { CompiledQuery } from "kysely"
 import pg from "pg"
-import * as RowStream from "./rowStream.js"
+import * as RowReader from "./rowReader.js"
 
 /** The socket under a `pg` client: not in its types, but how `pg` streams are paused. */
 type WithSocket = { readonly connection: { readonly stream: { pause(): void; resume(): void } } }
 
 /**
  * One query's rows from a `pg` pool, taken in chunks as they arrive (`row` events, nothing
- * accumulated by the driver), paused while downstream catches up (see `rowStream.ts`).
+ * accumulated by the driver), paused while downstream catches up (see `rowReader.ts`).
  * Closed mid-page, the session is destroyed rather than returned to the pool busy.
  */
 export const open =
   (pool: pg.Pool) =>
-  (query: CompiledQuery, chunkSize: number): Effect.Effect<RowStream.Take, unknown, Scope.Scope> =>
-    RowStream.open(
+  (query: CompiledQuery, chunkSize: number): Effect.Effect<RowReader.Take, unknown, Scope.Scope> =>
+    RowReader.open(
       (handlers) =>
         Effect.acquireRelease(
           Effect.async<{ readonly client: pg.PoolClient; done: boolean }, unknown>((resume) => {

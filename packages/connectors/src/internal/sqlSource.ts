@@ -6,7 +6,7 @@ import type { CompiledQuery, Kysely, RawBuilder } from "kysely"
 import { sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
 import * as Identifier from "./identifier.js"
-import type * as RowStream from "./rowStream.js"
+import type * as RowReader from "./rowReader.js"
 
 /** What differs between the SQL engines when paging. */
 export interface Dialect {
@@ -33,7 +33,7 @@ export interface Client {
   readonly open: (
     query: CompiledQuery,
     chunkSize: number,
-  ) => Effect.Effect<RowStream.Take, unknown, Scope.Scope>
+  ) => Effect.Effect<RowReader.Take, unknown, Scope.Scope>
   readonly chunkSize: number
   readonly pageSize: number
   /** Hides secrets from driver messages. */
@@ -293,12 +293,12 @@ export const connection = (client: Client): Source.Connection<SqlSpec.Spec> => {
           readonly remaining: number
           readonly size: number
           readonly scope: Scope.CloseableScope
-          readonly take: RowStream.Take
+          readonly take: RowReader.Take
           count: number
           last: Record<string, unknown> | undefined
         }
         // The next page depends on the last row of this one, so pages are read in one flat pull
-        // loop; no stream layers per page, which would keep rows alive (see `rowStream.ts`).
+        // loop; no stream layers per page, which would keep rows alive (see `rowReader.ts`).
         let upcoming: { readonly bound: Bound; readonly remaining: number } | undefined = {
           bound: first,
           remaining: request.limit ?? Number.POSITIVE_INFINITY,

@@ -1,4 +1,4 @@
-import { Chunk, Effect, Option, type Scope, Stream } from "effect"
+import { Effect, Option, type Scope } from "effect"
 
 /** What a driver's query reports, row by row. */
 export interface Handlers {
@@ -115,19 +115,3 @@ export const open = (
     })
     return take
   })
-
-/** A query's rows as a stream of chunks, with the flow control of `open`. */
-export const make = (
-  start: Start,
-  chunkSize: number,
-  options: Options = {},
-): Stream.Stream<Record<string, unknown>, unknown> =>
-  Stream.unwrapScoped(
-    Effect.map(open(start, chunkSize, options), (take) =>
-      Stream.repeatEffectChunkOption(
-        Effect.flatMap(Effect.mapError(take, Option.some), (rows) =>
-          rows === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(rows)),
-        ),
-      ),
-    ),
-  )

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Queue, Stream } from "effect"
-import * as RowStream from "../src/internal/rowStream.js"
+import { Effect, Fiber, Queue } from "effect"
+import * as RowReader from "../src/internal/rowReader.js"
 
 /**
  * The flow control under the SQL page readers, driven by a scripted query (the real drivers'
@@ -8,8 +8,8 @@ import * as RowStream from "../src/internal/rowStream.js"
  */
 const scripted = () => {
   const log: Array<string> = []
-  let handlers: RowStream.Handlers | undefined
-  const start = (h: RowStream.Handlers) =>
+  let handlers: RowReader.Handlers | undefined
+  const start = (h: RowReader.Handlers) =>
     Effect.sync(() => {
       handlers = h
       return { pause: () => log.push("pause"), resume: () => log.push("resume") }
@@ -33,19 +33,17 @@ const until = (condition: () => boolean, what: string) =>
     for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10))
   }).pipe(Effect.tap(() => assert.isTrue(condition(), `waited for ${what}`)))
 
-/** Consumes the stream one chunk per permit, so the test decides when downstream is busy. */
-const consume = (stream: Stream.Stream<Record<string, unknown>, unknown>) =>
+/** Takes the rows one chunk per permit, so the test decides when downstream is busy. */
+const consume = (take: RowReader.Take) =>
   Effect.gen(function* () {
     const permits = yield* Queue.unbounded<void>()
     const got: Array<number> = []
-    const fiber = yield* stream.pipe(
-      Stream.runForEachChunk((chunk) =>
-        Effect.sync(() => got.push(...Chunk.toReadonlyArray(chunk).map((r) => r.id as number))).pipe(
-          Effect.zipRight(Queue.take(permits)),
-        ),
-      ),
-      Effect.fork,
-    )
+    const fiber = yield* Effect.gen(function* () {
+      for (let rows = yield* take; rows !== undefined; rows = yield* take) {
+        got.push(...rows.map((r) => r.id as number))
+        yield* Queue.take(permits)
+      }
+    }).pipe(Effect.fork)
     return {
       got,
       fiber,
@@ -57,13 +55,13 @@ const consume = (stream: Stream.Stream<Record<string, unknown>, unknown>) =>
     }
   })
 
-describe("page stream flow control", () => {
-  it.live(
+describe("page reader flow control", () => {
+  it.scopedLive(
     "pauses the socket while two chunks wait, resumes once they are taken, keeps every row in order",
     () =>
       Effect.gen(function* () {
         const q = scripted()
-        const c = yield* consume(RowStream.make(q.start, 3, { highWater: 2, drainAfter: 60_000 }))
+        const c = yield* consume(yield* RowReader.open(q.start, 3, { highWater: 2, drainAfter: 60_000 }))
         yield* until(q.started, "the query to start")
         q.rows(0, 7)
         assert.deepStrictEqual(q.log, ["pause"], "two chunks wait")
@@ -82,12 +80,12 @@ describe("page stream flow control", () => {
       }),
   )
 
-  it.live(
+  it.scopedLive(
     "a consumer that stalls gets the rest of the page buffered, so the server is not left blocked",
     () =>
       Effect.gen(function* () {
         const q = scripted()
-        const c = yield* consume(RowStream.make(q.start, 2, { highWater: 2, drainAfter: 40 }))
+        const c = yield* consume(yield* RowReader.open(q.start, 2, { highWater: 2, drainAfter: 40 }))
         yield* until(q.started, "the query to start")
         q.rows(0, 4)
         assert.deepStrictEqual(q.log, ["pause"])
@@ -102,10 +100,11 @@ describe("page stream flow control", () => {
       }),
   )
 
-  it.live("a driver error fails the stream", () =>
+  it.scopedLive("a driver error fails the take", () =>
     Effect.gen(function* () {
       const q = scripted()
-      const fiber = yield* Effect.fork(Stream.runCollect(RowStream.make(q.start, 2)))
+      const take = yield* RowReader.open(q.start, 2)
+      const fiber = yield* Effect.fork(take)
       yield* until(q.started, "the query to start")
       q.rows(0, 1)
       q.fail(new Error("connection reset"))
