@@ -28,7 +28,8 @@ export interface Entity<Row = unknown, Decoded = Row, Out = Decoded, T extends S
   // biome-ignore lint/suspicious/noExplicitAny: the encoded side is whatever the source yields
   readonly schema?: Schema.Schema<Decoded, any> | undefined
   /** Transform steps after decoding (filters, validation, lookups). */
-  readonly steps?: Step.Step<Decoded, Out> | undefined
+  // `NoInfer`: the record type comes from `from` and `schema`; a step for another type is an error here.
+  readonly steps?: Step.Step<NoInfer<Decoded>, Out> | undefined
   readonly to: T
   /** Maps a record to target fields. A throw or failure dead-letters the record at stage `map`. */
   readonly map: (record: Out, context: MapContext) => Fields | Effect.Effect<Fields, Step.StepFailure>
@@ -109,16 +110,9 @@ export const isPipeline = (u: unknown): u is Pipeline => typeof u === "object" &
  * Defines an entity with its row type inferred from `schema` (or given as a type argument),
  * so `map` is checked against the decoded row.
  */
-export function entity<Row, Decoded, Out, T extends Sink.Target>(
-  // biome-ignore lint/suspicious/noExplicitAny: the encoded side is whatever the source yields
-  definition: Entity<Row, Decoded, Out, T> & { readonly schema: Schema.Schema<Decoded, any> },
-): Entity<Row, Decoded, Out, T>
-export function entity<Row, Out = Row, T extends Sink.Target = Sink.Target>(
-  definition: Entity<Row, Row, Out, T>,
-): Entity<Row, Row, Out, T>
-export function entity(definition: AnyEntity): AnyEntity {
-  return definition
-}
+export const entity = <Row, Decoded = Row, Out = Decoded, T extends Sink.Target = Sink.Target>(
+  definition: Entity<Row, Decoded, Out, T>,
+): Entity<NoInfer<Row>, NoInfer<Decoded>, NoInfer<Out>, NoInfer<T>> => definition
 
 /** The pipeline definition is wrong; `pipeline` and `entity` say where. Raised before any read or write. */
 export class DefinitionError extends Data.TaggedError("DefinitionError")<{

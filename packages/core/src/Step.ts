@@ -28,8 +28,9 @@ export const map = <A, B>(f: (a: A) => B, name = "map"): Step<A, B> => ({
 })
 
 /** Keeps the records for which `predicate` holds; the others are skipped, not failed. */
+// The output is `NoInfer`: inside an entity, the record type comes from the input side only.
 export function filter<A, B extends A>(predicate: (a: A) => a is B, name?: string): Step<A, B>
-export function filter<A>(predicate: (a: A) => boolean, name?: string): Step<A, A>
+export function filter<A>(predicate: (a: A) => boolean, name?: string): Step<A, NoInfer<A>>
 export function filter<A>(predicate: (a: A) => boolean, name = "filter"): Step<A, A> {
   return {
     name,
@@ -78,7 +79,7 @@ export const validate = <A, I>(schema: Schema.Schema<A, I>, name = "validate"): 
 }
 
 /** The identity step. */
-export const identity = <A>(): Step<A, A> => ({
+export const identity = <A>(): Step<A, NoInfer<A>> => ({
   name: "identity",
   run: (a) => Effect.succeed(Option.some(a)),
 })
