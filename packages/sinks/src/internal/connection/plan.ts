@@ -1,0 +1,115 @@
+/**
+ * `plan`: before anything is written, each entity's mapping is checked against the portal's
+ * fields (`crm.item.fields`): unknown names with the nearest real one, required fields left unset,
+ * a missing identity field, fields the sink sets itself, imported history out of order. The
+ * report ends with the rate, the batch sizes and an estimate of the time to create the counted
+ * records.
+ */
+import type * as Sink from "@b24etl/core/Sink"
+import { Duration, Effect } from "effect"
+import type * as Bitrix24Client from "../../Bitrix24Client.js"
+import * as RateLimiter from "../../RateLimiter.js"
+import * as Target from "../../Target.js"
+import * as History from "../history.js"
+import * as Suggest from "../suggest.js"
+import * as Imports from "./imports.js"
+import { asTarget } from "./requests.js"
+import type { TypeFields } from "./typeFields.js"
+import * as Updates from "./updates.js"
+
+/** What the mapping of one entity gets wrong against the fields `known` of its target. */
+const fieldProblems = (
+  entity: Sink.PlanEntity<Target.Target>,
+  target: Target.Target,
+  known: TypeFields,
+): ReadonlyArray<Sink.PlanProblem> => {
+  const problems: Array<Sink.PlanProblem> = []
+  const names = [...known.byName.keys()]
+  for (const field of entity.fields) {
+    if (known.byName.has(field)) continue
+    if ((field.startsWith("UF_") || field.startsWith("PARENT_ID_")) && known.byUpperName.has(field)) continue
+    const nearest = Suggest.closest(field, names, known.byUpperName)
+    problems.push({
+      entity: entity.entity,
+      field,
+      message: `${target.name} has no field "${field}"${nearest === undefined ? "" : `; did you mean "${nearest}"?`} (the portal ignores unknown fields, so its values would be lost)`,
+    })
+  }
+  if (entity.fields.includes(History.field) && entity.inOrder !== true)
+    problems.push(History.planProblem(entity.entity))
+  const identity = Target.identityField(target)
+  if (!known.byName.has(identity)) {
+    problems.push({
+      entity: entity.entity,
+      field: identity,
+      message: `${target.name} has no "${identity}" field on this portal: items an interrupted call created cannot be found, so a retry could duplicate them`,
+    })
+  }
+  for (const [name, info] of known.byName) {
+    if (info.isRequired && !info.isReadOnly && !entity.fields.includes(name)) {
+      problems.push({
+        entity: entity.entity,
+        field: name,
+        message: `${target.name} requires "${name}" (${info.title}) but the mapping does not set it: every item would be rejected`,
+      })
+    }
+  }
+  for (const own of target.identity === "origin" ? ["originatorId", "originId"] : ["xmlId"]) {
+    if (entity.fields.includes(own)) {
+      problems.push({
+        entity: entity.entity,
+        field: own,
+        message: `the sink sets "${own}" itself (it is how interrupted writes are found); the mapping's value is replaced`,
+      })
+    }
+  }
+  return problems
+}
+
+/** The connection's `plan`. */
+export const make =
+  (
+    client: Bitrix24Client.Client,
+    options: { readonly dryRun: boolean; readonly concurrency: number },
+    typeFields: (target: Target.Target) => Effect.Effect<TypeFields, Sink.SinkError>,
+  ): Sink.Connection<Target.Target>["plan"] =>
+  (entities) =>
+    Effect.gen(function* () {
+      const problems: Array<Sink.PlanProblem> = []
+      let requests = 0
+      let counted = false
+      for (const entity of entities) {
+        const target = yield* asTarget(entity.target)
+        const known = yield* typeFields(target).pipe(
+          Effect.catchIf(
+            (e) => e.reason === "fatal" && e.code === "NOT_FOUND",
+            () => Effect.succeed(undefined),
+          ),
+        )
+        if (entity.count !== undefined) {
+          counted = true
+          requests += Math.ceil(entity.count / Imports.batchSize)
+        }
+        if (known === undefined) {
+          problems.push({
+            entity: entity.entity,
+            message: `${target.name} (entityTypeId ${target.entityTypeId}) does not exist on ${client.portal}`,
+          })
+          continue
+        }
+        problems.push(...fieldProblems(entity, target, known))
+      }
+      const limits = client.limits
+      const estimate =
+        counted && limits.burst > 0
+          ? Duration.millis((Math.max(0, requests - limits.burst) / limits.rate) * 1000)
+          : undefined
+      const notes = [
+        `portal: ${client.portal}`,
+        `rate: ${RateLimiter.describe(limits)} (shared by every sink on this portal in the process)`,
+        `batches: ${Imports.batchSize} items per crm.item.batchImport, ${Updates.batchSize} updates per batch, ${options.concurrency} in flight`,
+        ...(counted ? [`requests to create the counted records: ${requests}`] : []),
+        ...(options.dryRun ? ["dry run: create/update answer fake negative ids and send nothing"] : []),
+      ]
+      return { problems, estimate, notes }
+    })
