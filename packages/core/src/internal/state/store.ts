@@ -1,28 +1,21 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Effect, Option } from "effect"
-import {
-  type ExpressionBuilder,
-  type Insertable,
-  type InsertQueryBuilder,
-  type InsertResult,
-  type Kysely,
-  type RawBuilder,
-  type Selectable,
-  sql,
-  type Transaction,
-} from "kysely"
+import { type Effect, Option } from "effect"
+import { type Insertable, type Kysely, type Selectable, sql } from "kysely"
 import type { Json } from "../../Json.js"
 import type { SourceKey } from "../../SourceKey.js"
-import {
-  type BatchCommit,
-  type DeadLetter,
-  type IdMapEntry,
-  type IdMapStatus,
-  type Run,
-  type RunStatus,
-  type StateStore,
+import type {
+  BatchCommit,
+  DeadLetter,
+  IdMapEntry,
+  IdMapStatus,
+  Run,
+  RunStatus,
+  StateStore,
   StateStoreError,
 } from "../../StateStore.js"
+import * as Context from "./context.js"
+import { chunks, type Db, lastByKey, parseJson, upsert } from "./dialect.js"
+import { checkKeys, checkLength, deleteKeys, lookupChunk, unique, wantedRows } from "./keys.js"
 import type { Database, Kind } from "./schema.js"
 import * as Time from "./time.js"
 
@@ -45,8 +38,6 @@ export interface SqlStateStore extends StateStore {
   /** The current holder of lock `name`, expired or not; none when nobody has taken it. */
   readonly lockHolder: (name: string) => Effect.Effect<Option.Option<LockHolder>, StateStoreError>
 }
-
-type Db = Kysely<Database> | Transaction<Database>
 
 type IdMapInsert = Insertable<Database["id_map"]>
 
@@ -85,59 +76,11 @@ const insertIdMap = (db: Db, kind: Kind, rows: ReadonlyArray<IdMapInsert>) => {
  */
 const idMapChunk = (kind: Kind) => (kind === "mysql" ? 2_000 : 10_000)
 const deadLetterChunk = 200
-/** Keys per `in (...)` list: lookups of up to this many keys are one query. */
-const lookupChunk = 20_000
-
-const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
-}
-
-/** The last row for each key wins: one statement may not upsert the same row twice on PostgreSQL. */
-const lastByKey = <A>(items: ReadonlyArray<A>, key: (a: A) => string): ReadonlyArray<A> =>
-  items.length < 2 ? items : [...new Map(items.map((a) => [key(a), a] as const)).values()]
-
-const unique = (keys: ReadonlyArray<string>): ReadonlyArray<string> =>
-  keys.length < 2 ? keys : [...new Set(keys)]
-
-const parseJson = (text: string): Json => JSON.parse(text) as Json
-
-/** The longest source key the id map holds (`varchar(255)`: MySQL's index limit allows no more). */
-export const maxSourceKeyLength = 255
-
-/** Names the first key too long for the id map, so the failure says which record it was. */
-const checkKeys = (entity: string, keys: Iterable<string>) => {
-  for (const key of keys) {
-    if (key.length > maxSourceKeyLength && [...key].length > maxSourceKeyLength) {
-      throw new Error(
-        `${entity} key ${JSON.stringify(key.slice(0, 60))}… is ${[...key].length} characters; the id map holds keys of up to ${maxSourceKeyLength}`,
-      )
-    }
-  }
-}
-
-const errorText = (e: unknown): string => {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code
-    return typeof code === "string" && !e.message.includes(code) ? `${e.message} (${code})` : e.message
-  }
-  return String(e)
-}
 
 /** MySQL's answers to two transactions racing for the same new row: worth one more try. */
 const isMysqlRace = (e: unknown): boolean => {
   const errno = (e as { errno?: unknown } | null)?.errno
   return errno === 1213 || errno === 1062 || errno === 1205
-}
-
-/**
- * A deadlock or serialization failure: the database rolled the transaction back and asks for it
- * to be run again. Every operation here is one transaction, so running it again is safe.
- */
-const isRetryable = (e: unknown): boolean => {
-  const error = e as { errno?: unknown; code?: unknown } | null
-  return error?.errno === 1213 || error?.code === "40P01" || error?.code === "40001"
 }
 
 const idMapColumns = (kind: Kind) =>
@@ -176,41 +119,9 @@ export const make = (options: {
   readonly scrub: (text: string) => string
   readonly migrated: ReadonlyArray<number>
 }): SqlStateStore => {
-  const { db, kind, location, scrub, migrated } = options
+  const { db, kind, location, migrated } = options
   const mysql = kind === "mysql"
-
-  const attempt = <A>(
-    operation: string,
-    run: (now: number) => Promise<A>,
-  ): Effect.Effect<A, StateStoreError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.tryPromise({
-        try: () => run(now),
-        catch: (cause) => new StateStoreError({ operation, message: scrub(errorText(cause)), cause }),
-      }).pipe(Effect.retry({ times: 3, while: (e) => isRetryable(e.cause) })),
-    )
-
-  const inTransaction = <A>(body: (trx: Transaction<Database>) => Promise<A>): Promise<A> =>
-    db.transaction().execute(body)
-
-  /** Wanted keys grouped by entity, without duplicates or entities that want none. */
-  const keysByEntity = (
-    wanted: ReadonlyArray<{ readonly entity: string; readonly keys: ReadonlyArray<string> }>,
-  ): ReadonlyMap<string, ReadonlySet<string>> => {
-    const byEntity = new Map<string, Set<string>>()
-    for (const w of wanted) {
-      const keys = byEntity.get(w.entity) ?? new Set<string>()
-      for (const k of w.keys) keys.add(k)
-      if (keys.size > 0) byEntity.set(w.entity, keys)
-    }
-    return byEntity
-  }
-
-  const keyIn = (
-    eb: ExpressionBuilder<Database, "id_map" | "dead_letters">,
-    entity: string,
-    keys: ReadonlyArray<string>,
-  ) => eb.and([eb("entity", "=", entity), eb("source_key", "in", [...keys])])
+  const { attempt, inTransaction } = Context.make(options)
 
   /**
    * PostgreSQL plans the id-map lookups from table statistics. Without them (PGlite never
@@ -283,24 +194,6 @@ export const make = (options: {
     stats: parseJson(row.stats),
   })
 
-  /**
-   * On a key conflict, `columns` take the incoming row's values (`values(c)` on MySQL,
-   * `excluded.c` on PostgreSQL and PGlite), and `also` sets the rest.
-   */
-  const upsert = <T extends keyof Database>(
-    insert: InsertQueryBuilder<Database, T, InsertResult>,
-    keys: ReadonlyArray<keyof Database[T] & string>,
-    columns: ReadonlyArray<keyof Database[T] & string>,
-    also: Readonly<Record<string, RawBuilder<unknown>>> = {},
-  ) => {
-    // The update object of typed column names, typed as each dialect's builder expects it.
-    const set = <U>(incoming: (column: string) => RawBuilder<unknown>): U =>
-      ({ ...Object.fromEntries(columns.map((c) => [c, incoming(c)])), ...also }) as U
-    return mysql
-      ? insert.onDuplicateKeyUpdate(set((c) => sql`values(${sql.ref(c)})`))
-      : insert.onConflict((oc) => oc.columns([...keys]).doUpdateSet(set((c) => sql.ref(`excluded.${c}`))))
-  }
-
   const upsertCreated = async (trx: Db, batch: BatchCommit, now: string) => {
     const rows = lastByKey(batch.created, (r) => r.sourceKey)
     for (const part of chunks(rows, idMapChunk(kind))) {
@@ -320,6 +213,7 @@ export const make = (options: {
         })),
       )
       await upsert(
+        kind,
         insert,
         ["pipeline", "entity", "source_key"],
         ["target_type", "target_id", "payload_hash", "status", "batch_id", "updated_at"],
@@ -350,6 +244,7 @@ export const make = (options: {
         })),
       )
       await upsert(
+        kind,
         insert,
         ["pipeline", "entity", "source_key"],
         ["stage", "code", "message", "payload", "updated_at"],
@@ -363,7 +258,7 @@ export const make = (options: {
     const insert = trx
       .insertInto("checkpoints")
       .values({ pipeline, entity, cursor_value: JSON.stringify(cursor), updated_at: now })
-    return upsert(insert, ["pipeline", "entity"], ["cursor_value", "updated_at"]).execute()
+    return upsert(kind, insert, ["pipeline", "entity"], ["cursor_value", "updated_at"]).execute()
   }
 
   /** One atomic statement on PostgreSQL: insert, or take over when the lease ran out, or renew. */
@@ -436,12 +331,6 @@ export const make = (options: {
         if (round >= 20 || !isMysqlRace(e)) throw e
         await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 20))
       }
-    }
-  }
-
-  const checkLength = (what: string, value: string) => {
-    if (value.length === 0 || value.length > 255) {
-      throw new Error(`${what} must be 1 to 255 characters, got ${value.length}`)
     }
   }
 
@@ -538,15 +427,8 @@ export const make = (options: {
 
     lookupMany: (pipeline, wanted) =>
       attempt("looking up the id map", async () => {
-        const byEntity = keysByEntity(wanted)
-        if (byEntity.size === 0) return []
-        const rows = await db
-          .selectFrom("id_map")
-          .select(idMapColumns(kind))
-          .where("pipeline", "=", pipeline)
-          .where((eb) => eb.or([...byEntity].map(([entity, keys]) => keyIn(eb, entity, [...keys]))))
-          .execute()
-        return rows.map(toEntry)
+        const query = wantedRows(db, "id_map", pipeline, wanted)
+        return query === undefined ? [] : (await query.select(idMapColumns(kind)).execute()).map(toEntry)
       }),
 
     markPending: (pipeline, entity, batchId, rows) =>
@@ -641,24 +523,9 @@ export const make = (options: {
           return
         }
         await inTransaction(async (trx) => {
-          for (const part of chunks(released, lookupChunk)) {
-            await trx
-              .deleteFrom("id_map")
-              .where("pipeline", "=", batch.pipeline)
-              .where("entity", "=", batch.entity)
-              .where("status", "=", "pending")
-              .where("source_key", "in", [...part])
-              .execute()
-          }
+          await deleteKeys(trx, "id_map", { ...batch, pending: true }, released)
           await upsertCreated(trx, batch, now)
-          for (const part of chunks(recovered, lookupChunk)) {
-            await trx
-              .deleteFrom("dead_letters")
-              .where("pipeline", "=", batch.pipeline)
-              .where("entity", "=", batch.entity)
-              .where("source_key", "in", [...part])
-              .execute()
-          }
+          await deleteKeys(trx, "dead_letters", batch, recovered)
           await upsertDeadLetters(trx, batch.pipeline, letters, now)
           if (batch.checkpoint !== undefined) {
             await upsertCheckpoint(trx, batch.pipeline, batch.entity, batch.checkpoint, now)
@@ -724,15 +591,8 @@ export const make = (options: {
 
     lookupDeadLetters: (pipeline, wanted) =>
       attempt("looking up dead letters", async () => {
-        const byEntity = keysByEntity(wanted)
-        if (byEntity.size === 0) return []
-        const rows = await db
-          .selectFrom("dead_letters")
-          .select(deadLetterColumns)
-          .where("pipeline", "=", pipeline)
-          .where((eb) => eb.or([...byEntity].map(([entity, keys]) => keyIn(eb, entity, [...keys]))))
-          .execute()
-        return rows.map(toDeadLetter)
+        const query = wantedRows(db, "dead_letters", pipeline, wanted)
+        return query === undefined ? [] : (await query.select(deadLetterColumns).execute()).map(toDeadLetter)
       }),
 
     deadLetterCount: (pipeline) =>
@@ -784,7 +644,7 @@ export const make = (options: {
       attempt(`storing credential ${name}`, async (millis) => {
         checkLength("credential name", name)
         const insert = db.insertInto("credentials").values({ name, value, updated_at: Time.toSql(millis) })
-        await upsert(insert, ["name"], ["value", "updated_at"]).execute()
+        await upsert(kind, insert, ["name"], ["value", "updated_at"]).execute()
       }),
 
     schemaMigrations: attempt("reading the schema version", async () => {
