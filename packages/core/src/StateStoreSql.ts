@@ -29,7 +29,8 @@ import { StateStore, StateStoreError } from "./StateStore.js"
  */
 
 export { maxSourceKeyLength } from "./internal/state/keys.js"
-export type { LockHolder, SqlStateStore } from "./internal/state/store.js"
+export type { LockHolder } from "./internal/state/locks.js"
+export type { SqlStateStore } from "./internal/state/store.js"
 
 export type DialectKind = Kind
 
