@@ -1,6 +1,7 @@
 import { hostname } from "node:os"
 import { Clock, Data, Deferred, Duration, Effect, Either, Option, Schedule, type Scope } from "effect"
-import type { LockHolder, SqlStateStore } from "./internal/state/store.js"
+import type { LockHolder } from "./internal/state/locks.js"
+import type { SqlStateStore } from "./internal/state/store.js"
 import { StateStore, type StateStoreError } from "./StateStore.js"
 
 /**

@@ -28,7 +28,9 @@ import { StateStore, StateStoreError } from "./StateStore.js"
  * `Drivers` factory that makes one from a URL.
  */
 
-export { type LockHolder, maxSourceKeyLength, type SqlStateStore } from "./internal/state/store.js"
+export { maxSourceKeyLength } from "./internal/state/keys.js"
+export type { LockHolder } from "./internal/state/locks.js"
+export type { SqlStateStore } from "./internal/state/store.js"
 
 export type DialectKind = Kind
 

@@ -1,0 +1,243 @@
+import { type Insertable, type Kysely, type Selectable, sql } from "kysely"
+import type { SourceKey } from "../../SourceKey.js"
+import type { BatchCommit, IdMapEntry, IdMapStatus, StateStore } from "../../StateStore.js"
+import type { StoreContext } from "./context.js"
+import { chunks, type Db, lastByKey, upsert } from "./dialect.js"
+import { checkKeys, lookupChunk, unique, wantedRows } from "./keys.js"
+import type { Database, Kind } from "./schema.js"
+import * as Time from "./time.js"
+
+/**
+ * The id map: which target record each source record became (`created`), or is being sent as
+ * (`pending`, written before the send so a crash leaves a trace to reconcile).
+ */
+
+type IdMapInsert = Insertable<Database["id_map"]>
+
+/** The columns an entry reads, besides `updated_at`. */
+const entryColumns = [
+  "entity",
+  "source_key",
+  "target_type",
+  "target_id",
+  "payload_hash",
+  "status",
+  "batch_id",
+] as const
+
+const insertColumns = ["pipeline", ...entryColumns, "updated_at"] as const
+
+const selectColumns = (kind: Kind) =>
+  [...entryColumns, Time.read(kind, sql.ref("updated_at")).as("updated_at")] as const
+
+type IdMapRow = Pick<Selectable<Database["id_map"]>, (typeof entryColumns)[number]> & {
+  readonly updated_at: string
+}
+
+const toEntry = (row: IdMapRow): IdMapEntry => ({
+  entity: row.entity,
+  sourceKey: row.source_key,
+  targetType: row.target_type,
+  targetId: row.target_id,
+  payloadHash: row.payload_hash,
+  status: row.status as IdMapStatus,
+  batchId: row.batch_id,
+  updatedAt: Time.fromSql(row.updated_at),
+})
+
+/**
+ * Id-map rows per statement. MySQL gets multi-row `values` lists; PostgreSQL gets one array per
+ * column through `unnest` (a 2,000-row `values` list costs its planner ~20 times as much), so its
+ * statements are bigger.
+ */
+const rowsPerStatement = (kind: Kind) => (kind === "mysql" ? 2_000 : 10_000)
+
+/** Inserts id-map rows in one statement: a `values` list on MySQL, arrays through `unnest` on PostgreSQL. */
+const insertRows = (db: Db, kind: Kind, rows: ReadonlyArray<IdMapInsert>) => {
+  if (kind === "mysql") return db.insertInto("id_map").values([...rows])
+  const column = (name: (typeof insertColumns)[number]) => rows.map((r) => r[name] ?? null)
+  return db
+    .insertInto("id_map")
+    .columns([...insertColumns])
+    .expression(
+      sql`select * from unnest(${sql.join(
+        insertColumns.map((name) =>
+          name === "updated_at" ? sql`${column(name)}::timestamp(3)[]` : sql`${column(name)}::varchar[]`,
+        ),
+      )})`,
+    )
+}
+
+/** Writes `pending` rows; a `created` row keeps everything: its record exists in the target already. */
+const writePending = async (db: Db, kind: Kind, rows: ReadonlyArray<IdMapInsert>) => {
+  for (const part of chunks(rows, rowsPerStatement(kind))) {
+    const insert = insertRows(db, kind, part)
+    await (kind === "mysql"
+      ? insert.onDuplicateKeyUpdate({
+          target_type: sql`if(status = 'created', target_type, values(target_type))`,
+          payload_hash: sql`if(status = 'created', payload_hash, values(payload_hash))`,
+          batch_id: sql`if(status = 'created', batch_id, values(batch_id))`,
+          updated_at: sql`if(status = 'created', updated_at, values(updated_at))`,
+          // Last: MySQL applies assignments in order, and the ones above read the old status.
+          status: sql`if(status = 'created', status, values(status))`,
+        })
+      : insert.onConflict((oc) =>
+          oc
+            .columns(["pipeline", "entity", "source_key"])
+            .doUpdateSet((eb) => ({
+              target_type: eb.ref("excluded.target_type"),
+              payload_hash: eb.ref("excluded.payload_hash"),
+              batch_id: eb.ref("excluded.batch_id"),
+              updated_at: eb.ref("excluded.updated_at"),
+              status: eb.ref("excluded.status"),
+            }))
+            .where("id_map.status", "<>", "created"),
+        )
+    ).execute()
+  }
+}
+
+/** Writes a committed batch's `created` rows over whatever the keys had (for `commit`). */
+export const writeCreated = async (trx: Db, kind: Kind, batch: BatchCommit, now: string) => {
+  const rows = lastByKey(batch.created, (r) => r.sourceKey)
+  for (const part of chunks(rows, rowsPerStatement(kind))) {
+    const insert = insertRows(
+      trx,
+      kind,
+      part.map((r) => ({
+        pipeline: batch.pipeline,
+        entity: batch.entity,
+        source_key: r.sourceKey,
+        target_type: r.targetType,
+        target_id: r.targetId,
+        payload_hash: r.payloadHash,
+        status: "created",
+        batch_id: r.batchId,
+        updated_at: now,
+      })),
+    )
+    await upsert(
+      kind,
+      insert,
+      ["pipeline", "entity", "source_key"],
+      ["target_type", "target_id", "payload_hash", "status", "batch_id", "updated_at"],
+    ).execute()
+  }
+}
+
+/**
+ * PostgreSQL plans the id-map lookups from table statistics. Without them (PGlite never
+ * autovacuums; a server's autovacuum lags a bulk load) it looks keys up through the status
+ * index, reading every row of the entity: ~25 times slower at 200,000 rows (`bench/runner.ts`).
+ * So the store analyzes `id_map` itself each time the rows it wrote have doubled since the
+ * last analysis: a handful of times over a whole migration. MySQL's InnoDB keeps its own.
+ */
+const statistics = (db: Kysely<Database>, kind: Kind) => {
+  let writtenSinceAnalyze = 0
+  let writtenAtAnalyze = 0
+  let analyzing = false
+  return async (written: number) => {
+    if (kind === "mysql") return
+    writtenSinceAnalyze += written
+    if (analyzing || writtenSinceAnalyze < Math.max(1_000, writtenAtAnalyze)) return
+    analyzing = true
+    try {
+      await sql`analyze id_map`.execute(db)
+      writtenAtAnalyze += writtenSinceAnalyze
+      writtenSinceAnalyze = 0
+    } finally {
+      analyzing = false
+    }
+  }
+}
+
+/** The id map's part of the store. */
+export const make = ({
+  db,
+  kind,
+  attempt,
+  inTransaction,
+}: StoreContext): Pick<StateStore, "lookup" | "lookupMany" | "markPending" | "pending" | "idMapCounts"> => {
+  const keepStatistics = statistics(db, kind)
+  return {
+    lookup: (pipeline, entity, keys) =>
+      attempt("looking up the id map", async () => {
+        const found = new Map<SourceKey, IdMapEntry>()
+        for (const part of chunks(unique(keys), lookupChunk)) {
+          const rows = await db
+            .selectFrom("id_map")
+            .select(selectColumns(kind))
+            .where("pipeline", "=", pipeline)
+            .where("entity", "=", entity)
+            .where("source_key", "in", [...part])
+            .execute()
+          for (const row of rows) found.set(row.source_key, toEntry(row))
+        }
+        return found
+      }),
+
+    lookupMany: (pipeline, wanted) =>
+      attempt("looking up the id map", async () => {
+        const query = wantedRows(db, "id_map", pipeline, wanted)
+        return query === undefined ? [] : (await query.select(selectColumns(kind)).execute()).map(toEntry)
+      }),
+
+    markPending: (pipeline, entity, batchId, rows) =>
+      attempt("recording a batch as pending", async (millis) => {
+        if (rows.length === 0) return
+        checkKeys(
+          entity,
+          rows.map((r) => r.sourceKey),
+        )
+        const now = Time.toSql(millis)
+        const inserts = lastByKey(rows, (r) => r.sourceKey).map(
+          (r): IdMapInsert => ({
+            pipeline,
+            entity,
+            source_key: r.sourceKey,
+            target_type: r.targetType,
+            target_id: null,
+            payload_hash: r.payloadHash,
+            status: "pending",
+            batch_id: batchId,
+            updated_at: now,
+          }),
+        )
+        await (rows.length > rowsPerStatement(kind)
+          ? inTransaction((trx) => writePending(trx, kind, inserts))
+          : writePending(db, kind, inserts))
+        await keepStatistics(rows.length)
+      }),
+
+    pending: (pipeline, entity) =>
+      attempt("listing pending id-map rows", async () => {
+        const rows = await db
+          .selectFrom("id_map")
+          .select(selectColumns(kind))
+          .where("pipeline", "=", pipeline)
+          .where("entity", "=", entity)
+          .where("status", "=", "pending")
+          .orderBy("batch_id")
+          .orderBy("source_key")
+          .execute()
+        return rows.map(toEntry)
+      }),
+
+    idMapCounts: (pipeline) =>
+      attempt("counting id-map rows", async () => {
+        const rows = await db
+          .selectFrom("id_map")
+          .select(["entity", "status", (eb) => eb.fn.countAll<number | string | bigint>().as("count")])
+          .where("pipeline", "=", pipeline)
+          .groupBy(["entity", "status"])
+          .orderBy("entity")
+          .orderBy("status")
+          .execute()
+        return rows.map((r) => ({
+          entity: r.entity,
+          status: r.status as IdMapStatus,
+          count: Number(r.count),
+        }))
+      }),
+  }
+}
