@@ -43,9 +43,37 @@ export interface DeadLetter {
   /** How many runs have failed on it. */
   readonly attempts: number
   readonly updatedAt: Date
+  /**
+   * When a user acknowledged it as known-bad (`pipeline failures --dismiss`): it stays listed,
+   * is not retried, and does not make a run exit 2. Null while it counts.
+   */
+  readonly dismissedAt: Date | null
 }
 
-export type DeadLetterInput = Omit<DeadLetter, "attempts" | "updatedAt">
+export type DeadLetterInput = Omit<DeadLetter, "attempts" | "updatedAt" | "dismissedAt">
+
+/** Which dead letters `dismissDeadLetters` acknowledges: all of the pipeline's, narrowed by each field given. */
+export interface DeadLetterSelection {
+  readonly entity?: string | undefined
+  readonly keys?: ReadonlyArray<SourceKey> | undefined
+  readonly code?: string | undefined
+}
+
+/**
+ * What a pipeline's state belongs to, recorded by its first run: the target (a Bitrix24 portal
+ * and the webhook user or OAuth app) and its sources. A run against another target stops before
+ * it reads or writes, so ids of one portal are never applied to another.
+ */
+export interface Binding {
+  readonly pipeline: string
+  /** The target, without secrets, e.g. `bitrix24 https://acme.bitrix24.com (webhook user 1)`. */
+  readonly target: string
+  /** The `originatorId` the pipeline's items carry; one pipeline per originator and target. */
+  readonly originator: string
+  /** The sources, without secrets (host and database); null when they cannot tell. */
+  readonly source: string | null
+  readonly boundAt: Date
+}
 
 export type RunStatus = "running" | "succeeded" | "failed" | "partial" | "interrupted"
 
@@ -146,14 +174,30 @@ export interface StateStore {
     pipeline: string,
     options?: { readonly entity?: string | undefined; readonly limit?: number | undefined },
   ) => Effect.Effect<ReadonlyArray<DeadLetter>, StateStoreError>
+  /** Dead letters that count (not dismissed). */
   readonly deadLetterCount: (pipeline: string) => Effect.Effect<number, StateStoreError>
+  /** Marks dead letters as dismissed (known-bad); answers how many were newly dismissed. */
+  readonly dismissDeadLetters: (
+    pipeline: string,
+    selection: DeadLetterSelection,
+  ) => Effect.Effect<number, StateStoreError>
   /** The dead letters of keys of several entities, in one query (why a reference failed). */
   readonly lookupDeadLetters: (
     pipeline: string,
     wanted: ReadonlyArray<{ readonly entity: string; readonly keys: ReadonlyArray<SourceKey> }>,
   ) => Effect.Effect<ReadonlyArray<DeadLetter>, StateStoreError>
 
-  /** Forgets an entity's (or the whole pipeline's) id map, checkpoints and dead letters. */
+  /** The pipeline's binding, once a run has recorded one. */
+  readonly binding: (pipeline: string) => Effect.Effect<Option.Option<Binding>, StateStoreError>
+  /** Every pipeline's binding on this store (to find another pipeline with the same originator). */
+  readonly bindings: Effect.Effect<ReadonlyArray<Binding>, StateStoreError>
+  /** Records (or moves, after `relink`) what the pipeline's state belongs to. */
+  readonly bind: (binding: Omit<Binding, "boundAt">) => Effect.Effect<void, StateStoreError>
+
+  /**
+   * Forgets an entity's (or the whole pipeline's) id map, checkpoints and dead letters; the
+   * whole pipeline's reset forgets its binding too.
+   */
   readonly reset: (pipeline: string, entity?: string) => Effect.Effect<void, StateStoreError>
 
   /**

@@ -51,6 +51,7 @@ const tempDir = Effect.acquireRelease(
 )
 
 const tableNames = [
+  "bindings",
   "checkpoints",
   "credentials",
   "dead_letters",
@@ -87,16 +88,18 @@ const serverHarness = (
         assert.deepStrictEqual(yield* tables, [])
         // Two processes starting at once: one migrates, the other waits and finds nothing to do.
         const [a, b] = yield* Effect.all([open, open], { concurrency: 2 })
-        assert.deepStrictEqual([...a.migrated, ...b.migrated], [1, 2])
+        assert.deepStrictEqual([...a.migrated, ...b.migrated], [1, 2, 3])
         const again = yield* open
         assert.deepStrictEqual(again.migrated, [])
         assert.deepStrictEqual(yield* tables, tableNames)
-        assert.deepStrictEqual(yield* versions(again), [1, 2])
+        assert.deepStrictEqual(yield* versions(again), [1, 2, 3])
         // A store made by the first release (schema version 1) is brought up to date on open.
         yield* fresh.query("drop table credentials")
-        yield* fresh.query("delete from schema_migrations where version = 2")
+        yield* fresh.query("drop table bindings")
+        yield* fresh.query("alter table dead_letters drop column dismissed_at")
+        yield* fresh.query("delete from schema_migrations where version in (2, 3)")
         const upgraded = yield* open
-        assert.deepStrictEqual(upgraded.migrated, [2])
+        assert.deepStrictEqual(upgraded.migrated, [2, 3])
         assert.deepStrictEqual(yield* tables, tableNames)
       })
       return {
@@ -124,9 +127,9 @@ const pgliteHarness = Layer.scoped(
     const queries: Array<string> = []
     const store = yield* StateStoreSql.makeFromUrl(dir, {}, { onQuery: (sql) => queries.push(sql) })
     const migrations = Effect.gen(function* () {
-      assert.deepStrictEqual(first, [1, 2])
+      assert.deepStrictEqual(first, [1, 2, 3])
       assert.deepStrictEqual(store.migrated, [])
-      assert.deepStrictEqual(yield* versions(store), [1, 2])
+      assert.deepStrictEqual(yield* versions(store), [1, 2, 3])
       // What the first opening wrote is still there after closing and reopening the directory.
       assert.deepStrictEqual(yield* store.checkpoint("migrations", "e"), Option.some({ id: 7 }))
     })
@@ -451,6 +454,117 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
     }),
   )
 
+  it.effect("dismissed dead letters stay listed, stop counting, and count again with a new reason", () =>
+    Effect.gen(function* () {
+      const { store } = yield* Harness
+      const p = "dismissals"
+      const letter = (entity: string, sourceKey: string, code: string) => ({
+        entity,
+        sourceKey,
+        stage: "write",
+        code,
+        message: `${code} on ${sourceKey}`,
+        payload: { id: sourceKey },
+      })
+      yield* store.commit({
+        pipeline: p,
+        entity: "contact",
+        created: [],
+        deadLetters: [
+          letter("contact", "1", "BAD_EMAIL"),
+          letter("contact", "2", "BAD_EMAIL"),
+          letter("contact", "3", "UNRESOLVED_REFERENCE"),
+        ],
+      })
+      yield* store.commit({
+        pipeline: p,
+        entity: "deal",
+        created: [],
+        deadLetters: [letter("deal", "1", "BAD_EMAIL")],
+      })
+      assert.strictEqual(yield* store.deadLetterCount(p), 4)
+
+      assert.strictEqual(yield* store.dismissDeadLetters(p, { entity: "contact", keys: ["1", "9"] }), 1)
+      assert.strictEqual(yield* store.dismissDeadLetters(p, { code: "BAD_EMAIL" }), 2)
+      assert.strictEqual(yield* store.dismissDeadLetters(p, { code: "BAD_EMAIL" }), 0)
+      assert.strictEqual(yield* store.deadLetterCount(p), 1)
+      const listed = yield* store.deadLetters(p)
+      assert.deepStrictEqual(
+        listed.map((d) => [d.entity, d.sourceKey, d.dismissedAt !== null]),
+        [
+          ["contact", "1", true],
+          ["contact", "2", true],
+          ["contact", "3", false],
+          ["deal", "1", true],
+        ],
+      )
+
+      // The same failure again keeps the dismissal; another reason makes it count again.
+      yield* store.commit({
+        pipeline: p,
+        entity: "contact",
+        created: [],
+        deadLetters: [letter("contact", "1", "BAD_EMAIL"), letter("contact", "2", "CRM_FIELD_ERROR")],
+      })
+      const again = yield* store.lookupDeadLetters(p, [{ entity: "contact", keys: ["1", "2"] }])
+      assert.deepStrictEqual(
+        again.map((d) => [d.sourceKey, d.code, d.attempts, d.dismissedAt !== null]),
+        [
+          ["1", "BAD_EMAIL", 2, true],
+          ["2", "CRM_FIELD_ERROR", 2, false],
+        ],
+      )
+      assert.strictEqual(yield* store.deadLetterCount(p), 2)
+    }),
+  )
+
+  it.effect("a pipeline's binding is kept, moved, listed, and forgotten by a full reset only", () =>
+    Effect.gen(function* () {
+      const { store } = yield* Harness
+      assert.isTrue(Option.isNone(yield* store.binding("bound")))
+      yield* store.bind({
+        pipeline: "bound",
+        target: "bitrix24 https://a.bitrix24.com (webhook user 1)",
+        originator: "bound",
+        source: "postgres 127.0.0.1:5432/crm",
+      })
+      yield* store.bind({
+        pipeline: "bound-too",
+        target: "bitrix24 https://b.bitrix24.com",
+        originator: "x",
+        source: null,
+      })
+      const first = yield* store.binding("bound")
+      assert.deepStrictEqual(
+        Option.map(first, (b) => [b.target, b.originator, b.source]),
+        Option.some([
+          "bitrix24 https://a.bitrix24.com (webhook user 1)",
+          "bound",
+          "postgres 127.0.0.1:5432/crm",
+        ]),
+      )
+      yield* store.bind({
+        pipeline: "bound",
+        target: "bitrix24 https://c.bitrix24.com",
+        originator: "bound",
+        source: null,
+      })
+      assert.deepStrictEqual(
+        Option.map(yield* store.binding("bound"), (b) => b.target),
+        Option.some("bitrix24 https://c.bitrix24.com"),
+      )
+      assert.deepStrictEqual(
+        (yield* store.bindings).filter((b) => b.pipeline.startsWith("bound")).map((b) => b.pipeline),
+        ["bound", "bound-too"],
+      )
+      yield* store.reset("bound", "company")
+      assert.isTrue(Option.isSome(yield* store.binding("bound")))
+      yield* store.reset("bound")
+      assert.isTrue(Option.isNone(yield* store.binding("bound")))
+      assert.isTrue(Option.isSome(yield* store.binding("bound-too")))
+    }),
+  )
+
   it.effect("checkpoints are kept per entity and overwritten", () =>
     Effect.gen(function* () {
       const { store } = yield* Harness
@@ -690,13 +804,13 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
       if (store.dialect !== "pglite") {
         const again = yield* StateStoreSql.makeFromUrl(Redacted.make(alias), StateDrivers.drivers)
         assert.strictEqual(again.dialect, store.dialect)
-        assert.deepStrictEqual(yield* versions(again), [1, 2])
+        assert.deepStrictEqual(yield* versions(again), [1, 2, 3])
       }
       if (store.dialect === "pglite") {
         // A PGlite directory is one process's: opening it again while it is open is refused.
         const busy = yield* Effect.flip(StateStoreSql.makeFromUrl(own, {}))
         assert.include(busy.message, `is open in process ${process.pid}`)
-        assert.deepStrictEqual(yield* versions(store), [1, 2])
+        assert.deepStrictEqual(yield* versions(store), [1, 2, 3])
       }
       const unsupported = yield* Effect.flip(StateStoreSql.makeFromUrl("sqlite://etl:pw@x/state.db", {}))
       assert.include(unsupported.message, "unsupported state store URL")

@@ -21,9 +21,14 @@ const selectColumns = (kind: Kind) =>
     "payload",
     "attempts",
     Time.read(kind, sql.ref("updated_at")).as("updated_at"),
+    Time.read(kind, sql.ref("dismissed_at")).as("dismissed_at"),
   ] as const
 
-type DeadLetterRow = Omit<Selectable<Database["dead_letters"]>, "pipeline" | "created_at" | "attempts"> & {
+type DeadLetterRow = Omit<
+  Selectable<Database["dead_letters"]>,
+  "pipeline" | "created_at" | "attempts" | "dismissed_at"
+> & {
+  readonly dismissed_at: string | null
   // A count the driver may hand over as text.
   readonly attempts: number | string
 }
@@ -37,6 +42,7 @@ const toDeadLetter = (r: DeadLetterRow): DeadLetter => ({
   payload: parseJson(r.payload),
   attempts: Number(r.attempts),
   updatedAt: Time.fromSql(r.updated_at),
+  dismissedAt: r.dismissed_at === null ? null : Time.fromSql(r.dismissed_at),
 })
 
 /** Records a batch's failures; a key that failed before counts one more attempt (for `commit`). */
@@ -68,8 +74,13 @@ export const writeDeadLetters = async (
       insert,
       ["pipeline", "entity", "source_key"],
       ["stage", "code", "message", "payload", "updated_at"],
-      // The existing row's count (qualified, which both dialects read as the old row).
-      { attempts: sql`dead_letters.attempts + 1` },
+      {
+        // The existing row's count (qualified, which both dialects read as the old row).
+        attempts: sql`dead_letters.attempts + 1`,
+        // A dismissal covers the failure the user saw: a new reason (another code) counts again.
+        // (Before `code` in the statement: MySQL assigns left to right, seeing earlier updates.)
+        dismissed_at: sql`case when dead_letters.code = ${kind === "mysql" ? sql`values(code)` : sql`excluded.code`} then dead_letters.dismissed_at else null end`,
+      },
     ).execute()
   }
 }
@@ -79,7 +90,10 @@ export const make = ({
   db,
   kind,
   attempt,
-}: StoreContext): Pick<StateStore, "deadLetters" | "lookupDeadLetters" | "deadLetterCount"> => ({
+}: StoreContext): Pick<
+  StateStore,
+  "deadLetters" | "lookupDeadLetters" | "deadLetterCount" | "dismissDeadLetters"
+> => ({
   deadLetters: (pipeline, options) =>
     attempt("listing dead letters", async () => {
       let query = db
@@ -105,7 +119,30 @@ export const make = ({
         .selectFrom("dead_letters")
         .select((eb) => eb.fn.countAll<number | string | bigint>().as("count"))
         .where("pipeline", "=", pipeline)
+        .where("dismissed_at", "is", null)
         .executeTakeFirst()
       return Number(row?.count ?? 0)
+    }),
+
+  dismissDeadLetters: (pipeline, selection) =>
+    attempt("dismissing dead letters", async (millis) => {
+      let dismissed = 0
+      const keys = selection.keys === undefined ? [undefined] : chunks(selection.keys, rowsPerStatement)
+      for (const part of keys) {
+        let query = db
+          .updateTable("dead_letters")
+          .set({ dismissed_at: Time.toSql(millis) })
+          .where("pipeline", "=", pipeline)
+          .where("dismissed_at", "is", null)
+        if (selection.entity !== undefined) query = query.where("entity", "=", selection.entity)
+        if (selection.code !== undefined) query = query.where("code", "=", selection.code)
+        if (part !== undefined) {
+          if (part.length === 0) continue
+          query = query.where("source_key", "in", [...part])
+        }
+        const result = await query.executeTakeFirst()
+        dismissed += Number(result.numUpdatedRows)
+      }
+      return dismissed
     }),
 })

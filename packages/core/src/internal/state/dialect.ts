@@ -30,7 +30,8 @@ export const upsert = <T extends keyof Database>(
 ) => {
   // The update object of typed column names, typed as each dialect's builder expects it.
   const set = <U>(incoming: (column: string) => RawBuilder<unknown>): U =>
-    ({ ...Object.fromEntries(columns.map((c) => [c, incoming(c)])), ...also }) as U
+    // `also` first: MySQL assigns left to right, so it must see the old row's columns.
+    ({ ...also, ...Object.fromEntries(columns.map((c) => [c, incoming(c)])) }) as U
   return kind === "mysql"
     ? insert.onDuplicateKeyUpdate(set((c) => sql`values(${sql.ref(c)})`))
     : insert.onConflict((oc) => oc.columns([...keys]).doUpdateSet(set((c) => sql.ref(`excluded.${c}`))))

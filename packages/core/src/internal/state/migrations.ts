@@ -74,6 +74,25 @@ const createIndex = async (
     .execute()
 }
 
+/** `add column if not exists` is not MySQL syntax either (MariaDB and PostgreSQL have it). */
+const addColumn = async (
+  db: Db,
+  kind: Kind,
+  table: keyof Database,
+  column: string,
+  type: RawBuilder<unknown>,
+): Promise<void> => {
+  if (kind === "mysql") {
+    const existing = await sql<{ n: number | string }>`
+      select count(*) as n from information_schema.columns
+      where table_schema = database() and table_name = ${table} and column_name = ${column}`.execute(db)
+    if (Number(existing.rows[0]?.n ?? 0) > 0) return
+    await sql`alter table ${sql.table(table)} add column ${sql.ref(column)} ${type}`.execute(db)
+    return
+  }
+  await sql`alter table ${sql.table(table)} add column if not exists ${sql.ref(column)} ${type}`.execute(db)
+}
+
 export const migrations: ReadonlyArray<Migration> = [
   {
     version: 1,
@@ -164,6 +183,25 @@ export const migrations: ReadonlyArray<Migration> = [
         .addColumn("updated_at", t.timestamp, (c) => c.notNull())
         .modifyEnd(await tableOptions(db, kind))
         .execute()
+    },
+  },
+  {
+    version: 3,
+    name: "bindings: the portal and source each pipeline's state belongs to; dead letters can be dismissed",
+    up: async (db, kind) => {
+      const t = types(kind)
+      await db.schema
+        .createTable("bindings")
+        .ifNotExists()
+        .addColumn("pipeline", t.name, (c) => c.primaryKey())
+        .addColumn("target", t.key, (c) => c.notNull())
+        .addColumn("originator", t.key, (c) => c.notNull())
+        .addColumn("source", t.text)
+        .addColumn("bound_at", t.timestamp, (c) => c.notNull())
+        .addColumn("updated_at", t.timestamp, (c) => c.notNull())
+        .modifyEnd(await tableOptions(db, kind))
+        .execute()
+      await addColumn(db, kind, "dead_letters", "dismissed_at", t.timestamp)
     },
   },
 ]

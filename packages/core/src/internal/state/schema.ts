@@ -55,6 +55,8 @@ export interface DeadLettersTable {
   readonly attempts: number
   readonly created_at: Timestamp
   readonly updated_at: Timestamp
+  /** When a user acknowledged it (`pipeline failures --dismiss`); null while it counts. */
+  readonly dismissed_at: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 export interface LocksTable {
@@ -72,6 +74,18 @@ export interface CredentialsTable {
   readonly updated_at: Timestamp
 }
 
+export interface BindingsTable {
+  readonly pipeline: string
+  /** The target a pipeline writes to, without secrets (`bitrix24 https://acme.bitrix24.com user 1`). */
+  readonly target: string
+  /** The `originatorId` its items carry. */
+  readonly originator: string
+  /** Its sources, without secrets (host and database); null when they cannot tell. */
+  readonly source: string | null
+  readonly bound_at: Timestamp
+  readonly updated_at: Timestamp
+}
+
 export interface Database {
   readonly schema_migrations: SchemaMigrationsTable
   readonly runs: RunsTable
@@ -80,6 +94,7 @@ export interface Database {
   readonly dead_letters: DeadLettersTable
   readonly locks: LocksTable
   readonly credentials: CredentialsTable
+  readonly bindings: BindingsTable
 }
 
 export type Kind = "postgres" | "mysql" | "pglite"

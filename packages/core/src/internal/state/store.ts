@@ -1,6 +1,7 @@
 import type { Effect, Option } from "effect"
 import { type Kysely, sql } from "kysely"
 import type { StateStore, StateStoreError } from "../../StateStore.js"
+import * as Bindings from "./bindings.js"
 import * as Checkpoints from "./checkpoints.js"
 import * as Commit from "./commit.js"
 import * as Context from "./context.js"
@@ -52,6 +53,7 @@ export const make = (options: {
     ...DeadLetters.make(context),
     ...Locks.make(context),
     ...Credentials.make(context),
+    ...Bindings.make(context),
 
     reset: (pipeline, entity) =>
       attempt(entity === undefined ? `resetting pipeline ${pipeline}` : `resetting entity ${entity}`, () =>
@@ -61,6 +63,8 @@ export const make = (options: {
             if (entity !== undefined) query = query.where("entity", "=", entity)
             await query.execute()
           }
+          if (entity === undefined)
+            await trx.deleteFrom("bindings").where("pipeline", "=", pipeline).execute()
         }),
       ),
 
