@@ -61,15 +61,9 @@ export const recordKey = (entity: string, key: string): string => `${entity}\u00
 export const originId = (entity: string, key: string): string => `${entity}:${key}`
 
 /** Builds a run's context: no stop requested yet, no batch sent. */
-export const make = (options: {
-  readonly pipeline: Pipeline.Pipeline
-  readonly store: StateStore
-  readonly sink: Sink.Connection
-  readonly progress: Progress.Progress
-  readonly dryRun: boolean
-  readonly runId: string
-  readonly reading: RunContext["reading"]
-}): Effect.Effect<RunContext> =>
+export const make = (
+  options: Pick<RunContext, "pipeline" | "store" | "sink" | "progress" | "dryRun" | "runId" | "reading">,
+): Effect.Effect<RunContext> =>
   Effect.gen(function* () {
     const stopping = yield* Deferred.make<void>()
     const permits = yield* Effect.makeSemaphore(Math.max(1, options.sink.concurrency))

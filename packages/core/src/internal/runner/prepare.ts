@@ -94,6 +94,18 @@ const fail = (rules: Rules, record: SourceRecord, stage: string, code: string, m
   },
 })
 
+/** A record as read, with what preparing made of it. */
+const preparedOf = (
+  record: SourceRecord,
+  made: Omit<Prepared, "_tag" | "key" | "position" | "data">,
+): Prepared => ({
+  _tag: "Prepared",
+  key: record.key,
+  position: record.position,
+  data: record.data,
+  ...made,
+})
+
 /** The mapped fields, split and checked, as an outcome. */
 const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields): Outcome => {
   const fields: Record<string, unknown> = {}
@@ -119,17 +131,13 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
     }
   }
   const createHash = hashFields(fields)
-  return {
-    _tag: "Prepared",
-    key: record.key,
-    position: record.position,
-    data: record.data,
+  return preparedOf(record, {
     fields,
     deferred,
     createHash,
     hash: anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash,
     deleted: false,
-  } satisfies Prepared
+  })
 }
 
 /** A record the source marks deleted, when it is: never created, updated by the entity's policy. */
@@ -145,17 +153,13 @@ const deletion = (rules: Rules, record: SourceRecord, value: unknown): Outcome |
   if (!isDeleted) return undefined
   const fields = rule.policy === "ignore" ? {} : { ...rule.policy.update }
   const hash = hashFields({ $deleted: true, ...fields })
-  return {
-    _tag: "Prepared",
-    key: record.key,
-    position: record.position,
-    data: record.data,
+  return preparedOf(record, {
     fields,
     deferred: {},
     createHash: hash,
     hash,
     deleted: rule.policy === "ignore" ? "ignore" : "update",
-  } satisfies Prepared
+  })
 }
 
 /** From a decoded, transformed value: the deletion rule, then the mapping. Synchronous unless the mapping returns an effect. */
