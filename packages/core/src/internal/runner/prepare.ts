@@ -67,182 +67,218 @@ export interface Preparer {
   readonly chunk: (records: ReadonlyArray<SourceRecord>) => Effect.Effect<ReadonlyArray<Outcome>>
 }
 
+/** What preparing an entity's records needs, worked out once per entity. */
+interface Rules {
+  readonly entityName: string
+  readonly entity: Pipeline.AnyEntity
+  readonly validate: ReturnType<typeof Step.validate> | undefined
+  /** Entities the mapping may reference. */
+  readonly declared: ReadonlySet<string>
+  /** Fields held back from the create because they close a reference cycle. */
+  readonly deferredFields: ReadonlySet<string>
+  readonly context: Pipeline.MapContext
+}
+
+const fail = (rules: Rules, record: SourceRecord, stage: string, code: string, message: string): Failed => ({
+  _tag: "Failed",
+  key: record.key,
+  position: record.position,
+  // The record as read goes with its dead letter (computed only for the records that fail).
+  deadLetter: {
+    entity: rules.entityName,
+    sourceKey: record.key,
+    stage,
+    code,
+    message,
+    payload: toJson(record.data),
+  },
+})
+
+/** A record as read, with what preparing made of it. */
+const preparedOf = (
+  record: SourceRecord,
+  made: Omit<Prepared, "_tag" | "key" | "position" | "data">,
+): Prepared => ({
+  _tag: "Prepared",
+  key: record.key,
+  position: record.position,
+  data: record.data,
+  ...made,
+})
+
+/** The mapped fields, split and checked, as an outcome. */
+const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields): Outcome => {
+  const fields: Record<string, unknown> = {}
+  const deferred: Record<string, unknown> = {}
+  let anyDeferred = false
+  for (const field in mapped) {
+    const v = mapped[field]
+    if (v === undefined) continue
+    if (rules.deferredFields.has(field)) {
+      deferred[field] = v
+      anyDeferred = true
+    } else fields[field] = v
+  }
+  for (const r of Reference.collect(mapped)) {
+    if (!rules.declared.has(r.entity)) {
+      return fail(
+        rules,
+        record,
+        "map",
+        "UNDECLARED_REFERENCE",
+        `the mapping references entity "${r.entity}" (key ${r.key}), which is not in this entity's \`references\``,
+      )
+    }
+  }
+  const createHash = hashFields(fields)
+  return preparedOf(record, {
+    fields,
+    deferred,
+    createHash,
+    hash: anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash,
+    deleted: false,
+  })
+}
+
+/** A record the source marks deleted, when it is: never created, updated by the entity's policy. */
+const deletion = (rules: Rules, record: SourceRecord, value: unknown): Outcome | undefined => {
+  const rule = rules.entity.deleted
+  if (!rule) return undefined
+  let isDeleted: boolean
+  try {
+    isDeleted = rule.when(value)
+  } catch (cause) {
+    return fail(rules, record, "transform", "TRANSFORM_FAILED", `deleted.when: ${describeCause(cause)}`)
+  }
+  if (!isDeleted) return undefined
+  const fields = rule.policy === "ignore" ? {} : { ...rule.policy.update }
+  const hash = hashFields({ $deleted: true, ...fields })
+  return preparedOf(record, {
+    fields,
+    deferred: {},
+    createHash: hash,
+    hash,
+    deleted: rule.policy === "ignore" ? "ignore" : "update",
+  })
+}
+
+/** From a decoded, transformed value: the deletion rule, then the mapping. Synchronous unless the mapping returns an effect. */
+const finish = (rules: Rules, record: SourceRecord, value: unknown): Outcome | Effect.Effect<Outcome> => {
+  const deleted = deletion(rules, record, value)
+  if (deleted !== undefined) return deleted
+  let out: Pipeline.Fields | Effect.Effect<Pipeline.Fields, Step.StepFailure>
+  try {
+    out = rules.entity.map(value, rules.context)
+  } catch (cause) {
+    return fail(rules, record, "map", "MAP_FAILED", describeCause(cause))
+  }
+  if (!Effect.isEffect(out)) return fromFields(rules, record, out as Pipeline.Fields)
+  return (out as Effect.Effect<Pipeline.Fields, Step.StepFailure>).pipe(
+    Effect.mapError((f) => `${f.field ? `${f.field}: ` : ""}${f.message}`),
+    Effect.catchAllDefect((d) => Effect.fail(describeCause(d))),
+    Effect.match({
+      onFailure: (message) => fail(rules, record, "map", "MAP_FAILED", message),
+      onSuccess: (fields) => fromFields(rules, record, fields),
+    }),
+  )
+}
+
+/** One record: key check, decode, steps, then `finish`. Synchronous when the entity has no schema and no steps. */
+const prepareOne = (rules: Rules, record: SourceRecord): Outcome | Effect.Effect<Outcome> => {
+  if (record.key.length > SourceKey.maxLength) {
+    return fail(
+      rules,
+      record,
+      "read",
+      "KEY_TOO_LONG",
+      `the key is ${record.key.length} characters; the id map keeps at most ${SourceKey.maxLength}`,
+    )
+  }
+  const { validate, entity } = rules
+  if (validate === undefined && entity.steps === undefined) return finish(rules, record, record.data)
+  return Effect.gen(function* () {
+    let value: unknown = record.data
+    if (validate) {
+      const decoded = yield* Effect.either(validate.run(value))
+      if (Either.isLeft(decoded)) return fail(rules, record, "decode", "DECODE_FAILED", decoded.left.message)
+      if (Option.isSome(decoded.right)) value = decoded.right.value
+    }
+    if (entity.steps) {
+      const stepped = yield* Effect.either(entity.steps.run(value))
+      if (Either.isLeft(stepped)) {
+        const f = stepped.left
+        return fail(
+          rules,
+          record,
+          "transform",
+          "TRANSFORM_FAILED",
+          `${f.step}: ${f.field ? `${f.field}: ` : ""}${f.message}`,
+        )
+      }
+      if (Option.isNone(stepped.right))
+        return { _tag: "Skipped", key: record.key, position: record.position } satisfies Skipped
+      value = stepped.right.value
+    }
+    const done = finish(rules, record, value)
+    return Effect.isEffect(done) ? yield* done : done
+  })
+}
+
+/** A chunk's outcomes in order: the synchronous ones at once, the others one after another. */
+const prepareChunk = (
+  rules: Rules,
+  records: ReadonlyArray<SourceRecord>,
+): Effect.Effect<ReadonlyArray<Outcome>> =>
+  Effect.suspend(() => {
+    const outcomes = new Array<Outcome>(records.length)
+    const later: Array<readonly [number, Effect.Effect<Outcome>]> = []
+    for (let i = 0; i < records.length; i++) {
+      const outcome = prepareOne(rules, records[i]!)
+      if (Effect.isEffect(outcome)) later.push([i, outcome])
+      else outcomes[i] = outcome
+    }
+    if (later.length === 0) return Effect.succeed(outcomes)
+    // Records are prepared one after another, as the steps and mapping may expect.
+    return Effect.as(
+      Effect.forEach(
+        later,
+        ([i, effect]) =>
+          Effect.map(effect, (o) => {
+            outcomes[i] = o
+          }),
+        { discard: true },
+      ),
+      outcomes,
+    )
+  })
+
 /**
  * Runs records through decode -> steps -> map. Never fails: a record that cannot pass becomes
  * a dead letter with the stage, the field when known and the reason; the run goes on.
  */
 export const prepare = (pipeline: string, entityName: string, entity: Pipeline.AnyEntity): Preparer => {
-  const validate = entity.schema ? Step.validate(entity.schema, "decode") : undefined
-  const declared = new Map<string, boolean>()
+  const declared = new Set<string>()
   const deferredFields = new Set<string>()
   for (const d of entity.references ?? []) {
-    if (typeof d === "string") declared.set(d, false)
+    if (typeof d === "string") declared.add(d)
     else {
-      declared.set(d.entity, true)
+      declared.add(d.entity)
       deferredFields.add(d.field)
     }
   }
-  const context: Pipeline.MapContext = { pipeline, entity: entityName }
-
-  const fail = (record: SourceRecord, stage: string, code: string, message: string): Failed => ({
-    _tag: "Failed",
-    key: record.key,
-    position: record.position,
-    // The record as read goes with its dead letter (computed only for the records that fail).
-    deadLetter: {
-      entity: entityName,
-      sourceKey: record.key,
-      stage,
-      code,
-      message,
-      payload: toJson(record.data),
-    },
-  })
-
-  /** The mapped fields, split and checked, as an outcome. */
-  const fromFields = (record: SourceRecord, mapped: Pipeline.Fields): Outcome => {
-    const fields: Record<string, unknown> = {}
-    const deferred: Record<string, unknown> = {}
-    let anyDeferred = false
-    for (const field in mapped) {
-      const v = mapped[field]
-      if (v === undefined) continue
-      if (deferredFields.has(field)) {
-        deferred[field] = v
-        anyDeferred = true
-      } else fields[field] = v
-    }
-    for (const r of Reference.collect(mapped)) {
-      if (!declared.has(r.entity)) {
-        return fail(
-          record,
-          "map",
-          "UNDECLARED_REFERENCE",
-          `the mapping references entity "${r.entity}" (key ${r.key}), which is not in this entity's \`references\``,
-        )
-      }
-    }
-    const createHash = hashFields(fields)
-    return {
-      _tag: "Prepared",
-      key: record.key,
-      position: record.position,
-      data: record.data,
-      fields,
-      deferred,
-      createHash,
-      hash: anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash,
-      deleted: false,
-    } satisfies Prepared
+  const rules: Rules = {
+    entityName,
+    entity,
+    validate: entity.schema ? Step.validate(entity.schema, "decode") : undefined,
+    declared,
+    deferredFields,
+    context: { pipeline, entity: entityName },
   }
-
-  /** From a decoded, transformed value: the deletion rule, then the mapping. Synchronous unless the mapping returns an effect. */
-  const finish = (record: SourceRecord, value: unknown): Outcome | Effect.Effect<Outcome> => {
-    const deletion = entity.deleted
-    if (deletion) {
-      let isDeleted: boolean
-      try {
-        isDeleted = deletion.when(value)
-      } catch (cause) {
-        return fail(record, "transform", "TRANSFORM_FAILED", `deleted.when: ${describeCause(cause)}`)
-      }
-      if (isDeleted) {
-        const fields = deletion.policy === "ignore" ? {} : { ...deletion.policy.update }
-        const hash = hashFields({ $deleted: true, ...fields })
-        return {
-          _tag: "Prepared",
-          key: record.key,
-          position: record.position,
-          data: record.data,
-          fields,
-          deferred: {},
-          createHash: hash,
-          hash,
-          deleted: deletion.policy === "ignore" ? "ignore" : "update",
-        } satisfies Prepared
-      }
-    }
-    let out: Pipeline.Fields | Effect.Effect<Pipeline.Fields, Step.StepFailure>
-    try {
-      out = entity.map(value, context)
-    } catch (cause) {
-      return fail(record, "map", "MAP_FAILED", describeCause(cause))
-    }
-    if (!Effect.isEffect(out)) return fromFields(record, out as Pipeline.Fields)
-    return (out as Effect.Effect<Pipeline.Fields, Step.StepFailure>).pipe(
-      Effect.mapError((f) => `${f.field ? `${f.field}: ` : ""}${f.message}`),
-      Effect.catchAllDefect((d) => Effect.fail(describeCause(d))),
-      Effect.match({
-        onFailure: (message) => fail(record, "map", "MAP_FAILED", message),
-        onSuccess: (fields) => fromFields(record, fields),
-      }),
-    )
-  }
-
-  const one = (record: SourceRecord): Outcome | Effect.Effect<Outcome> => {
-    if (record.key.length > SourceKey.maxLength) {
-      return fail(
-        record,
-        "read",
-        "KEY_TOO_LONG",
-        `the key is ${record.key.length} characters; the id map keeps at most ${SourceKey.maxLength}`,
-      )
-    }
-    if (validate === undefined && entity.steps === undefined) return finish(record, record.data)
-    return Effect.gen(function* () {
-      let value: unknown = record.data
-      if (validate) {
-        const decoded = yield* Effect.either(validate.run(value))
-        if (Either.isLeft(decoded)) return fail(record, "decode", "DECODE_FAILED", decoded.left.message)
-        if (Option.isSome(decoded.right)) value = decoded.right.value
-      }
-      if (entity.steps) {
-        const stepped = yield* Effect.either(entity.steps.run(value))
-        if (Either.isLeft(stepped)) {
-          const f = stepped.left
-          return fail(
-            record,
-            "transform",
-            "TRANSFORM_FAILED",
-            `${f.step}: ${f.field ? `${f.field}: ` : ""}${f.message}`,
-          )
-        }
-        if (Option.isNone(stepped.right))
-          return { _tag: "Skipped", key: record.key, position: record.position } satisfies Skipped
-        value = stepped.right.value
-      }
-      const done = finish(record, value)
-      return Effect.isEffect(done) ? yield* done : done
-    })
-  }
-
   return {
     one: (record) => {
-      const outcome = one(record)
+      const outcome = prepareOne(rules, record)
       return Effect.isEffect(outcome) ? outcome : Effect.succeed(outcome)
     },
-    chunk: (records) =>
-      Effect.suspend(() => {
-        const outcomes = new Array<Outcome>(records.length)
-        const later: Array<readonly [number, Effect.Effect<Outcome>]> = []
-        for (let i = 0; i < records.length; i++) {
-          const outcome = one(records[i]!)
-          if (Effect.isEffect(outcome)) later.push([i, outcome])
-          else outcomes[i] = outcome
-        }
-        if (later.length === 0) return Effect.succeed(outcomes)
-        // Records are prepared one after another, as the steps and mapping may expect.
-        return Effect.as(
-          Effect.forEach(
-            later,
-            ([i, effect]) =>
-              Effect.map(effect, (o) => {
-                outcomes[i] = o
-              }),
-            { discard: true },
-          ),
-          outcomes,
-        )
-      }),
+    chunk: (records) => prepareChunk(rules, records),
   }
 }

@@ -1,0 +1,82 @@
+import { Deferred, Effect } from "effect"
+import type * as Pipeline from "../../Pipeline.js"
+import type * as Progress from "../../Progress.js"
+import type * as Sink from "../../Sink.js"
+import type * as Source from "../../Source.js"
+import type { StateStore } from "../../StateStore.js"
+import type { DeferredLink } from "./deferredLinks.js"
+
+/**
+ * What the stages of one run share: the pipeline, the state store, the sink connection, the
+ * progress display, the stop signal, and what one entity leaves for the next (ids made in a dry
+ * run, records left out on purpose, links held back to break a cycle).
+ */
+export interface RunContext {
+  readonly pipeline: Pipeline.Pipeline
+  readonly store: StateStore
+  readonly sink: Sink.Connection
+  readonly progress: Progress.Progress
+  /** Everything but the writes: nothing is sent and no state is changed. */
+  readonly dryRun: boolean
+  readonly runId: string
+  /** What to read: at most `limit` records, only the dead letters, in chunks of `chunkSize`. */
+  readonly reading: {
+    readonly limit: number | undefined
+    readonly onlyDeadLetters: boolean
+    readonly chunkSize: number
+  }
+  /** Completes once a stop is requested: reading halts, batches in flight finish and commit. */
+  readonly stopSignal: Effect.Effect<void>
+  readonly isStopping: Effect.Effect<boolean>
+  /** Requests the stop (SIGINT/SIGTERM, or the pipeline's lock lost). */
+  readonly stop: Effect.Effect<void>
+  /** Runs a sink call with one of the sink's `concurrency` permits. */
+  readonly call: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** A new batch id for the entity: `run:entity:n`, numbered across the run. */
+  readonly nextBatchId: (entity: string) => string
+  /** Records this run left out on purpose, so a dependant's dead letter can say why its link is missing. */
+  readonly skipped: Map<string, "deleted" | "filtered">
+  /** Ids created in a dry run exist nowhere else; references between dry-run records use them. */
+  readonly dryRunIds: Map<string, string>
+  /** Links to make once every entity exists (cycles broken by deferral). */
+  readonly deferredLinks: Array<DeferredLink>
+}
+
+/** One entity in a run: what it reads, where it writes, and its counters. */
+export interface EntityRun {
+  readonly name: string
+  readonly entity: Pipeline.AnyEntity
+  readonly target: Sink.Target
+  readonly conn: Source.Connection<unknown>
+  /** The entity's keys in the dead letters when it started: written now, they leave them. */
+  readonly deadKeys: ReadonlySet<string>
+  /** Adds to the entity's counters and shows it. */
+  readonly bump: (delta: Partial<Progress.Counters>) => Effect.Effect<void>
+}
+
+/** A record of the pipeline, named across entities (keys of the id-map lookups). */
+export const recordKey = (entity: string, key: string): string => `${entity}\u0000${key}`
+
+/** The identity a record carries in the target, stable across runs: `company:42`. */
+export const originId = (entity: string, key: string): string => `${entity}:${key}`
+
+/** Builds a run's context: no stop requested yet, no batch sent. */
+export const make = (
+  options: Pick<RunContext, "pipeline" | "store" | "sink" | "progress" | "dryRun" | "runId" | "reading">,
+): Effect.Effect<RunContext> =>
+  Effect.gen(function* () {
+    const stopping = yield* Deferred.make<void>()
+    const permits = yield* Effect.makeSemaphore(Math.max(1, options.sink.concurrency))
+    let batchSeq = 0
+    return {
+      ...options,
+      stopSignal: Deferred.await(stopping),
+      isStopping: Deferred.isDone(stopping),
+      stop: Deferred.succeed(stopping, undefined).pipe(Effect.asVoid),
+      call: permits.withPermits(1),
+      nextBatchId: (entity) => `${options.runId}:${entity}:${batchSeq++}`,
+      skipped: new Map(),
+      dryRunIds: new Map(),
+      deferredLinks: [],
+    }
+  })

@@ -1,0 +1,76 @@
+import { Effect, Option, type Scope, Stream } from "effect"
+import * as Pipeline from "../../Pipeline.js"
+import type { PlanEntityResult, PlanResult } from "../../Runner.js"
+import type * as Sink from "../../Sink.js"
+import type * as Source from "../../Source.js"
+import { StateStore } from "../../StateStore.js"
+import { connectSources, credentialsOf } from "./connect.js"
+import { prepare } from "./prepare.js"
+
+/** The fields an entity's mapping produces on a sample of its records. */
+const sampleFields = (
+  pipelineName: string,
+  name: string,
+  entity: Pipeline.AnyEntity,
+  conn: Source.Connection<unknown>,
+  sample: number,
+): Effect.Effect<ReadonlyArray<string>, Source.SourceError> =>
+  Effect.gen(function* () {
+    const fields = new Set<string>()
+    const preparer = prepare(pipelineName, name, entity)
+    yield* conn.read(entity.from.spec, { limit: sample }).pipe(
+      Stream.runForEach((record) =>
+        preparer.one(record).pipe(
+          Effect.map((o) => {
+            if (o._tag === "Prepared")
+              for (const f of [...Object.keys(o.fields), ...Object.keys(o.deferred)]) fields.add(f)
+          }),
+        ),
+      ),
+    )
+    return [...fields].sort()
+  })
+
+/**
+ * Checks a pipeline without writing: definition, entity order, source counts, and the sink's
+ * check of the fields the mappings produce on a sample of records.
+ */
+export const planPipeline = (
+  pipeline: Pipeline.Pipeline,
+  options: { readonly sample?: number | undefined; readonly credentials?: Sink.Credentials | undefined },
+): Effect.Effect<PlanResult, Pipeline.DefinitionError | Source.SourceError | Sink.SinkError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const order = yield* Pipeline.validate(pipeline)
+    const sources = yield* connectSources(pipeline, order)
+    // A plan may refresh an OAuth token too: with a state store at hand, the rotated one is kept.
+    const store = yield* Effect.serviceOption(StateStore)
+    const sink = yield* pipeline.sink.connect({
+      originator: Pipeline.originator(pipeline),
+      dryRun: true,
+      credentials: options.credentials ?? Option.getOrUndefined(Option.map(store, credentialsOf)),
+    })
+    const entities: Array<PlanEntityResult> = []
+    for (const name of order) {
+      const entity = pipeline.entities[name]!
+      const conn = sources.get(entity.from.source)!
+      const count = conn.count ? yield* conn.count(entity.from.spec, {}) : undefined
+      entities.push({
+        entity: name,
+        target: entity.to.name,
+        source: entity.from.source.describe(entity.from.spec),
+        count,
+        fields: yield* sampleFields(pipeline.name, name, entity, conn, options.sample ?? 20),
+        incremental: false,
+      })
+    }
+    const report = yield* sink.plan(
+      entities.map((e) => ({
+        entity: e.entity,
+        target: pipeline.entities[e.entity]!.to,
+        fields: e.fields,
+        count: e.count,
+        inOrder: pipeline.entities[e.entity]!.inOrder === true,
+      })),
+    )
+    return { pipeline: pipeline.name, order, entities, sink: report }
+  })
