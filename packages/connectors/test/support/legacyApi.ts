@@ -11,7 +11,9 @@ import { type Reply, type Seen, serve, type TestServer } from "./server.js"
  * - `GET /v2/deals?starting_after&limit`: `{ data, has_more }`, Stripe-style, the cursor being the last id;
  * - every list takes `updated_since` in RFC 3339 only (400 otherwise), keeps records updated at or
  *   after it and sorts by `update_time`, then `id`; times are written `2020-01-07 05:05:08` (UTC);
- * - `api_token` is required in the query; `throttle(n)` answers the next n requests 429 with `Retry-After: 1`.
+ * - `GET /v3/organizations?page&per_page`: numbered pages, the next one in `links.next` and the `Link` header;
+ * - the token goes in `api_token` in the query, `X-Api-Key`, `Authorization: Bearer`, Basic auth as
+ *   `crm-user`, or is the secret of OAuth2 client `client-1` at `/oauth/token`; `throttle(n)` answers the next n requests 429 with `Retry-After: 1`.
  */
 export interface Organization {
   readonly id: number
@@ -126,9 +128,23 @@ export const make = (maxPage = 3): Effect.Effect<LegacyApi, never, Scope.Scope> 
       }
     }
 
+    const basic = `Basic ${Buffer.from(`crm-user:${token}`).toString("base64")}`
+    let issued: string | undefined
+    const authorized = (req: Seen) =>
+      req.url.searchParams.get("api_token") === token ||
+      req.headers["x-api-key"] === token ||
+      req.headers.authorization === `Bearer ${token}` ||
+      req.headers.authorization === basic ||
+      (issued !== undefined && req.headers.authorization === `Bearer ${issued}`)
+
     const handler = (req: Seen): Reply => {
-      if (req.url.searchParams.get("api_token") !== token)
-        return { status: 401, body: { success: false, error: "unauthorized" } }
+      if (req.url.pathname === "/oauth/token") {
+        if (req.headers.authorization !== `Basic ${Buffer.from(`client-1:${token}`).toString("base64")}`)
+          return { status: 401, body: { error: "invalid_client" } }
+        issued = `issued-${Date.now()}`
+        return { body: { access_token: issued, token_type: "bearer", expires_in: 3600 } }
+      }
+      if (!authorized(req)) return { status: 401, body: { success: false, error: "unauthorized" } }
       if (throttle > 0) {
         throttle--
         throttled++
@@ -173,6 +189,22 @@ export const make = (maxPage = 3): Effect.Effect<LegacyApi, never, Scope.Scope> 
         const data = rows.slice(from, from + limit)
         // The cursor to go on from is always there, also on the last page: only has_more says it is the end.
         return { body: { data, has_more: from + limit < rows.length, last_id: data.at(-1)?.id ?? after } }
+      }
+      if (path === "/v3/organizations") {
+        // Numbered pages, with the next page both as a link in the body and in the Link header.
+        const rows = select(req, organizations)
+        if (!Array.isArray(rows)) return rows as Reply
+        const page = Number(req.url.searchParams.get("page") ?? 1)
+        const size = Math.min(Number(req.url.searchParams.get("per_page") ?? 100), maxPage)
+        const next = page * size < rows.length ? `/v3/organizations?page=${page + 1}&per_page=${size}` : null
+        return {
+          headers: next === null ? {} : { link: `<${next}>; rel="next"` },
+          body: {
+            data: rows.slice((page - 1) * size, page * size),
+            links: { next },
+            meta: { total: rows.length },
+          },
+        }
       }
       return { status: 404, body: { success: false, error: `no route ${path}` } }
     }
