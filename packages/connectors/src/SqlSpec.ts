@@ -22,19 +22,41 @@ export type Where =
   | RawBuilder<unknown>
   | string
 
+/**
+ * A cursor computed from each row: `{ as: "changed_at", sql: "GREATEST(updated_at, created_at)" }`.
+ * The value joins the record under `as`, and pages are ordered and resumed on it exactly as on a
+ * column, because the expression is computed in a derived table and the paging query compares
+ * its result. Over a table, `sql` sees the table's columns (qualify them with the table's name,
+ * `contacts.id`, in correlated subqueries); over a query, the query's result columns. Like `where`,
+ * `sql` is trusted code from the pipeline.
+ *
+ * The use: a record whose change shows in another table (an e-mail address in a side table).
+ * Take the greatest of the timestamps, so a change to either makes the row come again; mind
+ * NULLs: MySQL's `GREATEST` is NULL when any argument is, so wrap the side tables' part in
+ * `COALESCE(..., own_timestamp)`. The expression is computed for every row a page considers:
+ * fine for thousands of rows, slow for millions (there, a trigger that touches the parent's
+ * timestamp lets the cursor be a plain, indexed column).
+ */
+export interface CursorExpression {
+  /** The name the value takes in each record (a plain identifier). */
+  readonly as: string
+  readonly sql: string | RawBuilder<unknown>
+}
+
 /** Options shared by tables and queries. */
 export interface StreamOptions {
   /** The column or columns that identify a row; they must be unique and not NULL. */
   readonly key: Key
   /**
-   * A column that grows when a row changes (`updated_at`, a version number): makes the stream
+   * A column that grows when a row changes (`updated_at`, a version number), or an expression
+   * computed from each row (see `CursorExpression`): makes the stream
    * incremental. Rows are read in (cursor, key) order, and each record carries a position
    * `{ cursor, key }` to resume strictly after it. Rows whose cursor is NULL come first (by
    * key); an incremental run whose checkpoint is past them does not see rows inserted later with
    * a NULL cursor, so give the column a NOT NULL default. Pages are `ORDER BY cursor, key`: an
    * index on (cursor, key) keeps each page an index range scan.
    */
-  readonly cursor?: string | undefined
+  readonly cursor?: string | CursorExpression | undefined
   /** Records per chunk handed downstream. Default: the source's `chunkSize`, itself 1,000. */
   readonly chunkSize?: number | undefined
   /**

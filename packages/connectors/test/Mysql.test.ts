@@ -5,6 +5,7 @@ import * as Mysql from "../src/Mysql.js"
 import type * as SqlSpec from "../src/SqlSpec.js"
 import { contract } from "./support/contract.js"
 import * as Databases from "./support/databases.js"
+import { sideTables } from "./support/sideTables.js"
 
 const database = "b24etl_conn_mysql"
 const url = Databases.mysqlUrl(database)
@@ -20,6 +21,15 @@ contract({
       admin,
       sql`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()`,
     ).pipe(Effect.map((rows) => Number(rows[0]!.n))),
+})
+
+sideTables({
+  name: "MariaDB",
+  admin: Databases.mysql(`${database}_side`),
+  source: () => Mysql.source({ url: Databases.mysqlUrl(`${database}_side`) }),
+  emails:
+    "GROUP_CONCAT(CASE WHEN r.deleted = 0 THEN e.email_address END ORDER BY e.email_address SEPARATOR ',')",
+  timestamp: (iso) => iso.replace("T", " ").replace(/\.\d+Z$/, ""),
 })
 
 describe("Mysql values and configuration", () => {

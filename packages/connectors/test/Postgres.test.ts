@@ -5,6 +5,7 @@ import * as Postgres from "../src/Postgres.js"
 import type * as SqlSpec from "../src/SqlSpec.js"
 import { contract } from "./support/contract.js"
 import * as Databases from "./support/databases.js"
+import { sideTables } from "./support/sideTables.js"
 
 const database = "b24etl_conn_pg"
 const url = Databases.pgUrl(database)
@@ -20,6 +21,14 @@ contract({
       admin,
       sql`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = ${`b24etl:${name}`}`,
     ).pipe(Effect.map((rows) => Number(rows[0]!.n))),
+})
+
+sideTables({
+  name: "PostgreSQL",
+  admin: Databases.postgres(`${database}_side`),
+  source: () => Postgres.source({ url: Databases.pgUrl(`${database}_side`) }),
+  emails: "string_agg(CASE WHEN r.deleted = 0 THEN e.email_address END, ',' ORDER BY e.email_address)",
+  timestamp: (iso) => iso.replace("T", " ").replace("Z", ""),
 })
 
 describe("Postgres values and configuration", () => {

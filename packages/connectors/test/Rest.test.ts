@@ -255,20 +255,25 @@ describe("Rest source: failures, retries, limits", () => {
     }),
   )
 
-  it.scoped("a malformed body or a missing record list fails clearly, without retrying", () =>
+  it.scoped("a malformed body or records that are not a list fail clearly, without retrying", () =>
     Effect.gen(function* () {
       const server = yield* serve((req) =>
-        req.url.pathname === "/broken" ? { raw: '{"items": [1, 2' } : { body: { data: { things: [] } } },
+        req.url.pathname === "/broken"
+          ? { raw: '{"items": [1, 2' }
+          : { body: { data: { things: [], name: "x" } } },
       )
       const crm = Rest.source({ baseUrl: server.url })
       const broken = yield* Effect.flip(read(crm, crm.endpoint("broken", { key: "id", records: "items" })))
       assert.include(broken.message, "GET /broken")
       assert.include(broken.message, "not JSON")
-      const wrong = yield* Effect.flip(read(crm, crm.endpoint("wrong", { key: "id", records: "data.items" })))
-      assert.include(wrong.message, 'expected an array of records at "data.items", found nothing')
+      const text = yield* Effect.flip(read(crm, crm.endpoint("wrong", { key: "id", records: "data.name" })))
+      assert.include(text.message, 'expected an array of records at "data.name", found a string')
       const keyless = yield* Effect.flip(read(crm, crm.endpoint("wrong", { key: "id", records: "data" })))
       assert.include(keyless.message, "found an object")
-      assert.strictEqual(server.requests.length, 3)
+      // Nothing at the path is an empty page (APIs leave out empty lists), as is null.
+      const missing = yield* read(crm, crm.endpoint("wrong", { key: "id", records: "data.items" }))
+      assert.deepStrictEqual(missing, [])
+      assert.strictEqual(server.requests.length, 4)
     }),
   )
 

@@ -41,6 +41,7 @@ export interface Client {
 }
 
 const SRC = "b24etl_src"
+const QUERY = "b24etl_query"
 const CURSOR_TEXT = "b24etl_cursor_text"
 
 interface Plan {
@@ -77,8 +78,16 @@ const compile = (client: Client, spec: SqlSpec.Spec): Either.Either<Plan, Source
     const keys = keysOf(spec.key)
     if (keys.length === 0) return yield* Either.left(fail(client, where, `${where}: the key names no column`))
     for (const k of keys) yield* Either.mapLeft(Identifier.column(k, "key column"), invalid)
-    if (spec.cursor !== undefined)
-      yield* Either.mapLeft(Identifier.column(spec.cursor, "cursor column"), invalid)
+    const expression = typeof spec.cursor === "object" ? spec.cursor : undefined
+    const cursor = typeof spec.cursor === "object" ? spec.cursor.as : spec.cursor
+    if (cursor !== undefined)
+      yield* Either.mapLeft(
+        Identifier.column(
+          cursor,
+          expression === undefined ? "cursor column" : "cursor expression's name (as)",
+        ),
+        invalid,
+      )
     const chunkSize = spec.chunkSize ?? client.chunkSize
     const pageSize = Math.max(spec.pageSize ?? client.pageSize, chunkSize)
     if (!Number.isInteger(chunkSize) || chunkSize < 1 || !Number.isInteger(pageSize))
@@ -90,24 +99,34 @@ const compile = (client: Client, spec: SqlSpec.Spec): Either.Either<Plan, Source
     let filter: RawBuilder<unknown> | undefined
     if (spec._tag === "Table") {
       const parts = yield* Either.mapLeft(Identifier.table(spec.table), invalid)
-      from = sql`${sql.id(...parts)} AS ${id(SRC)}`
+      if (spec.where !== undefined) filter = yield* compileWhere(client, spec.where, invalid)
+      if (expression === undefined) from = sql`${sql.id(...parts)} AS ${id(SRC)}`
+      else {
+        // The table keeps its own name inside, so the expression's correlated subqueries can name it.
+        from = sql`(SELECT *, (${raw(expression.sql)}) AS ${id(expression.as)} FROM ${sql.id(...parts)}${whereClause(filter ? [filter] : [])}) AS ${id(SRC)}`
+        filter = undefined
+      }
       if (spec.columns !== undefined) {
         const columns: Array<string> = []
         for (const c of spec.columns) columns.push(yield* Either.mapLeft(Identifier.column(c), invalid))
-        for (const c of [...keys, ...(spec.cursor === undefined ? [] : [spec.cursor])])
+        for (const c of [...keys, ...(cursor === undefined ? [] : [cursor])])
           if (!columns.includes(c)) columns.push(c)
         select = sql.join(columns.map(id))
       }
-      if (spec.where !== undefined) filter = yield* compileWhere(client, spec.where, invalid)
     } else {
-      const query = typeof spec.sql === "string" ? sql.raw(spec.sql) : spec.sql
-      from = sql`(${query}) AS ${id(SRC)}`
+      from =
+        expression === undefined
+          ? sql`(${raw(spec.sql)}) AS ${id(SRC)}`
+          : sql`(SELECT ${id(QUERY)}.*, (${raw(expression.sql)}) AS ${id(expression.as)} FROM (${raw(spec.sql)}) AS ${id(QUERY)}) AS ${id(SRC)}`
     }
-    if (spec.cursor !== undefined)
-      select = sql`${select}, ${client.dialect.asText(id(spec.cursor))} AS ${id(CURSOR_TEXT)}`
-    return { describe: where, from, select, keys, cursor: spec.cursor, where: filter, chunkSize, pageSize }
+    if (cursor !== undefined)
+      select = sql`${select}, ${client.dialect.asText(id(cursor))} AS ${id(CURSOR_TEXT)}`
+    return { describe: where, from, select, keys, cursor, where: filter, chunkSize, pageSize }
   })
 }
+
+const raw = (text: string | RawBuilder<unknown>): RawBuilder<unknown> =>
+  typeof text === "string" ? sql.raw(text) : text
 
 const compileWhere = (
   client: Client,

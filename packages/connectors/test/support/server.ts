@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect, type Scope } from "effect"
+import { Effect, Fiber, Option, type Scope, TestClock } from "effect"
 
 /** A request as the test server saw it. */
 export interface Seen {
@@ -82,3 +82,15 @@ export const until = (condition: () => boolean, what: string, ms = 5000): Effect
 /** Lets real I/O happen for a moment without moving the test clock. */
 export const settle = (ms = 50): Effect.Effect<void> =>
   Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
+
+/** Runs an effect while the test clock moves a second at a time, so waits (`Retry-After`) pass at once. */
+export const ticking = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(effect)
+    for (;;) {
+      const exit = yield* Fiber.poll(fiber)
+      if (Option.isSome(exit)) return yield* exit.value
+      yield* settle(5)
+      yield* TestClock.adjust("1 second")
+    }
+  })
