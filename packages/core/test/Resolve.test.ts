@@ -31,6 +31,7 @@ const letter = (message: string): DeadLetter => ({
   payload: {},
   attempts: 1,
   updatedAt: new Date(0),
+  dismissedAt: null,
 })
 
 describe("resolve", () => {
