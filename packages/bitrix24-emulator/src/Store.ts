@@ -3,6 +3,7 @@
  * `originId` and `xmlId` so a client's recovery lookups (`@originId`) stay cheap.
  */
 import type * as EntityTypes from "./EntityTypes.js"
+import * as MultiFields from "./internal/multiFields.js"
 
 /** A stored item: every field of its type (null when unset), user fields and multi-fields. */
 export type Item = Readonly<Record<string, unknown>> & { readonly id: number }
@@ -17,6 +18,8 @@ export interface IgnoredField {
 /** The JSON form of a store, for persistence. */
 export interface Snapshot {
   readonly version: 1
+  /** The id the next multi-field value gets (absent in snapshots from before values had ids). */
+  readonly nextMultiFieldValueId?: number
   readonly tables: ReadonlyArray<{
     readonly entityTypeId: number
     readonly nextId: number
@@ -65,6 +68,8 @@ export class Store {
   /** Fields requests sent that their type does not have (most recent last, capped). */
   readonly ignoredFields: Array<IgnoredField> = []
   #version = 0
+  /** Multi-field value ids are one sequence across all items and types, as on the portal. */
+  #nextValueId = 1
 
   constructor(readonly types: ReadonlyMap<number, EntityTypes.EntityType>) {
     for (const id of types.keys()) this.#tables.set(id, emptyTable())
@@ -133,13 +138,42 @@ export class Store {
     this.#table(entityTypeId).lastImportedCreatedTime = value
   }
 
+  /**
+   * Gives every multi-field value without an `ID` the next one; values that have one (a seed, a
+   * snapshot, an update) keep it and move the sequence past it.
+   */
+  #withValueIds(entityTypeId: number, values: Record<string, unknown>): Record<string, unknown> {
+    const type = this.types.get(entityTypeId)
+    if (type === undefined) return values
+    let out = values
+    const names = new Set(MultiFields.namesOf(type))
+    // In the order the request gave the fields, so ids follow the order values were sent in.
+    for (const name of Object.keys(values).filter((k) => names.has(k))) {
+      const list = values[name]
+      if (!Array.isArray(list)) continue
+      for (const v of list as ReadonlyArray<MultiFields.Value>) {
+        if (typeof v.ID === "number") this.#nextValueId = Math.max(this.#nextValueId, v.ID + 1)
+      }
+      if (out === values) out = { ...values }
+      out[name] = (list as ReadonlyArray<MultiFields.Value>).map((v) =>
+        typeof v.ID === "number" ? v : { ...v, ID: this.#nextValueId++, TYPE_ID: v.TYPE_ID ?? name },
+      )
+    }
+    return out
+  }
+
+  /** A new multi-field value id (for values an update creates). */
+  allocateValueId(): number {
+    return this.#nextValueId++
+  }
+
   /** Inserts an item; `values.id`, when given, seeds a specific id (tests), else the next id. */
   insert(entityTypeId: number, values: Record<string, unknown>, id?: number): Item {
     const table = this.#table(entityTypeId)
     const itemId = id ?? table.nextId
     if (table.items.has(itemId)) throw new Error(`Item ${entityTypeId}/${itemId} exists`)
     table.nextId = Math.max(table.nextId, itemId + 1)
-    const item: Item = { ...values, id: itemId }
+    const item: Item = { ...this.#withValueIds(entityTypeId, values), id: itemId }
     table.items.set(itemId, item)
     indexAdd(table.byOriginId, item.originId, itemId)
     indexAdd(table.byXmlId, item.xmlId, itemId)
@@ -151,7 +185,7 @@ export class Store {
     const table = this.#table(entityTypeId)
     const before = table.items.get(id)
     if (before === undefined) return undefined
-    const after: Item = { ...before, ...values, id }
+    const after: Item = { ...before, ...this.#withValueIds(entityTypeId, values), id }
     table.items.set(id, after)
     indexRemove(table.byOriginId, before.originId, id)
     indexRemove(table.byXmlId, before.xmlId, id)
@@ -180,6 +214,7 @@ export class Store {
   /** Empties every table and restarts the id sequences. */
   clear(): void {
     for (const id of this.#tables.keys()) this.#tables.set(id, emptyTable())
+    this.#nextValueId = 1
     this.ignoredFields.length = 0
     this.#version++
   }
@@ -187,6 +222,7 @@ export class Store {
   snapshot(): Snapshot {
     return {
       version: 1,
+      nextMultiFieldValueId: this.#nextValueId,
       tables: [...this.#tables].map(([entityTypeId, t]) => ({
         entityTypeId,
         nextId: t.nextId,
@@ -201,6 +237,7 @@ export class Store {
   /** Replaces the contents with a snapshot (tables of types this portal no longer has are dropped). */
   restore(snapshot: Snapshot): void {
     this.clear()
+    this.#nextValueId = Math.max(1, snapshot.nextMultiFieldValueId ?? 1)
     for (const t of snapshot.tables) {
       if (!this.#tables.has(t.entityTypeId)) continue
       for (const item of t.items) this.insert(t.entityTypeId, item, item.id)

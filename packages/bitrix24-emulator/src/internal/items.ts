@@ -4,9 +4,11 @@
  * and the import rules for `createdTime` and friends.
  */
 import { Either } from "effect"
-import * as EntityTypes from "../EntityTypes.js"
+import type * as EntityTypes from "../EntityTypes.js"
 import * as RestError from "../RestError.js"
 import type * as Store from "../Store.js"
+import * as Links from "./links.js"
+import * as MultiFields from "./multiFields.js"
 import * as V from "./values.js"
 
 export type Mode = "import" | "add" | "update"
@@ -22,8 +24,6 @@ export interface WriteContext {
   readonly currency: string
 }
 
-const fmTypeIds = new Set(["PHONE", "EMAIL", "WEB", "IM"])
-
 const resolveName = (type: EntityTypes.EntityType, key: string): string | undefined => {
   if (type.fields.has(key)) return key
   if (key.startsWith("UF_") || key.startsWith("PARENT_ID_")) return type.byUpperName.get(key)
@@ -31,41 +31,6 @@ const resolveName = (type: EntityTypes.EntityType, key: string): string | undefi
 }
 
 type Result = Either.Either<Record<string, unknown>, RestError.RestError>
-
-const multiField = (
-  name: string,
-  value: unknown,
-): Either.Either<ReadonlyArray<Record<string, unknown>>, RestError.RestError> => {
-  if (value === null || value === undefined || value === "") return Either.right([])
-  if (!V.isIterable(value)) return Either.left(RestError.notIterable(V.phpType(value)))
-  const allowed = new Set(EntityTypes.multiFieldValueTypes[name] ?? [])
-  const out: Array<Record<string, unknown>> = []
-  for (const entry of V.toList(value)) {
-    if (!V.isObject(entry)) return Either.left(RestError.valueNotValid(name))
-    const raw = entry.VALUE ?? entry.value
-    if (raw === undefined || raw === null || raw === "") continue
-    if (typeof raw !== "string" && typeof raw !== "number") return Either.left(RestError.valueNotValid(name))
-    const valueType = String(entry.VALUE_TYPE ?? entry.valueType ?? "WORK").toUpperCase()
-    if (!allowed.has(valueType)) return Either.left(RestError.valueNotValid(name))
-    out.push({ TYPE_ID: name, VALUE_TYPE: valueType, VALUE: String(raw) })
-  }
-  return Either.right(out)
-}
-
-/** Converts `fm` (the add/update shape: `[{typeId, valueType, value}]`) into top-level multi-fields. */
-const fromFm = (fm: unknown): Either.Either<Record<string, Array<unknown>>, RestError.RestError> => {
-  if (!V.isIterable(fm)) return Either.left(RestError.notIterable(V.phpType(fm)))
-  const out: Record<string, Array<unknown>> = {}
-  for (const entry of V.toList(fm)) {
-    if (!V.isObject(entry)) return Either.left(RestError.valueNotValid("fm"))
-    const typeId = String(entry.typeId ?? entry.TYPE_ID ?? "").toUpperCase()
-    if (!fmTypeIds.has(typeId)) return Either.left(RestError.valueNotValid("fm"))
-    const list = out[typeId] ?? []
-    list.push({ VALUE: entry.value ?? entry.VALUE, VALUE_TYPE: entry.valueType ?? entry.VALUE_TYPE })
-    out[typeId] = list
-  }
-  return Either.right(out)
-}
 
 const coerce = (f: EntityTypes.FieldDescription, value: unknown): unknown => {
   if (value === null || value === undefined) return null
@@ -96,32 +61,42 @@ const checkLink = (ctx: WriteContext, f: EntityTypes.FieldDescription, value: un
 
 /**
  * Validates `input` and returns the values to store (only the fields given, resolved to camelCase).
- * Errors are those the portal gives for one item.
+ * `existing` is the item an update changes. Errors are those the portal gives for one item.
  */
 export const prepare = (
   ctx: WriteContext,
   input: unknown,
-  options: { readonly recordIgnored?: boolean } = {},
+  options: { readonly recordIgnored?: boolean; readonly existing?: Store.Item } = {},
 ): Result => {
   if (!V.isObject(input)) {
     return Either.left(RestError.invalidRequest("Parameter 'fields' must be an object"))
   }
   const out: Record<string, unknown> = {}
-  const entries = Object.entries(input)
-  if (ctx.mode !== "import" && input.fm !== undefined) {
-    const fm = fromFm(input.fm)
-    if (Either.isLeft(fm)) return Either.left(fm.left)
-    entries.push(...Object.entries(fm.right))
+  const ignore = (field: string) => {
+    if (options.recordIgnored !== false) {
+      ctx.store.recordIgnored({ method: ctx.method, entityTypeId: ctx.type.entityTypeId, field })
+    }
   }
-  for (const [key, value] of entries) {
-    if (key === "fm" && ctx.mode !== "import") continue
+  for (const [key, value] of Object.entries(input)) {
     if (key === "id" || key === "ID") continue
+    if (ctx.mode !== "import" && key === "fm") {
+      const lists = MultiFields.applyFm(
+        ctx.type,
+        options.existing,
+        value,
+        (k) => ignore(k === "" ? "fm" : `fm[${k}]`),
+        () => ctx.store.allocateValueId(),
+      )
+      if (Either.isLeft(lists)) return Either.left(lists.left)
+      Object.assign(out, lists.right)
+      continue
+    }
     const name = resolveName(ctx.type, key)
     const f = name === undefined ? undefined : ctx.type.fields.get(name)
-    if (f === undefined) {
-      if (options.recordIgnored !== false) {
-        ctx.store.recordIgnored({ method: ctx.method, entityTypeId: ctx.type.entityTypeId, field: key })
-      }
+    // crm.item.add/update take multi-fields only as `fm`: their pages list no `PHONE`..., and
+    // "An incorrect field in `fields` will be ignored".
+    if (f === undefined || (f.isMultiField === true && ctx.mode !== "import")) {
+      ignore(key)
       continue
     }
     if (f.isImportHistory) {
@@ -140,7 +115,7 @@ export const prepare = (
     }
     if (f.isReadOnly) continue
     if (f.isMultiField) {
-      const list = multiField(f.name, value)
+      const list = MultiFields.fromList(f.name, value)
       if (Either.isLeft(list)) return Either.left(list.left)
       out[f.name] = list.right
       continue
@@ -267,7 +242,7 @@ const importDateError = (ctx: WriteContext, values: Record<string, unknown>) => 
 export const create = (ctx: WriteContext, input: unknown): Either.Either<Store.Item, RestError.RestError> => {
   const prepared = prepare(ctx, input)
   if (Either.isLeft(prepared)) return Either.left(prepared.left)
-  const values = prepared.right
+  const values = Links.withPrimaries(ctx.type, prepared.right, undefined)
   const missing = requiredError(ctx, values)
   if (missing !== undefined) return Either.left(missing)
   if (ctx.mode === "import") {
@@ -290,12 +265,12 @@ export const update = (
 ): Either.Either<Store.Item, RestError.RestError> => {
   const existing = ctx.store.get(ctx.type.entityTypeId, id)
   if (existing === undefined) return Either.left(RestError.itemNotFound())
-  const prepared = prepare(ctx, input)
+  const prepared = prepare(ctx, input, { existing })
   if (Either.isLeft(prepared)) return Either.left(prepared.left)
   const missing = requiredError(ctx, prepared.right, existing)
   if (missing !== undefined) return Either.left(missing)
   const values: Record<string, unknown> = {
-    ...prepared.right,
+    ...Links.withPrimaries(ctx.type, prepared.right, existing),
     updatedTime: V.formatDateTime(ctx.nowMs),
     updatedBy: ctx.user.id,
   }
@@ -325,10 +300,13 @@ export const present = (
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(item)) {
     const f = type.fields.get(k)
+    // Multi-fields are shown only as `fm`.
+    if (f?.isMultiField === true) continue
     if (!all && !wanted.has(k)) continue
-    // With "*", empty multi-fields (PHONE: []) are left out, as the portal leaves out `fm`.
-    if (all && f?.isMultiField === true && !(Array.isArray(v) && v.length > 0)) continue
     out[useOriginalUfNames && f?.isDynamic ? f.upperName : k] = v
   }
+  // crm.item.list: "The `fm` field ... cannot be explicitly requested via `select`. To receive `fm`
+  // in the response, pass `select: ['*']`"; crm.item.get shows it with ids.
+  if (all && MultiFields.namesOf(type).length > 0) out.fm = MultiFields.present(type, item)
   return out
 }
