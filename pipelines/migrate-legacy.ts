@@ -81,9 +81,6 @@ interface Opportunity {
   readonly contact_ids: string | null
 }
 
-const nonEmpty = <A>(values: ReadonlyArray<A>): ReadonlyArray<A> | undefined =>
-  values.length > 0 ? values : undefined
-
 const lines = (...parts: ReadonlyArray<string | null | undefined | false>): string | undefined => {
   const text = parts.filter((p): p is string => typeof p === "string" && p.trim() !== "").join("\n")
   return text === "" ? undefined : text
@@ -106,8 +103,9 @@ export default Pipeline.make({
       deleted: { when: (r) => r.deleted_at !== null, policy: "ignore" },
       map: (r) => ({
         title: r.name,
-        PHONE: nonEmpty(Mapping.parsePhones(r.phone)),
-        WEB: nonEmpty(Bitrix24.webs(r.website)),
+        // Empty lists, not `undefined`: a sync then removes the portal's last phone too.
+        PHONE: Mapping.parsePhones(r.phone),
+        WEB: Bitrix24.webs(r.website),
         assignedById: r.owner_user_id ?? 1,
         comments: lines(
           r.legal_name && `Legal name: ${r.legal_name}`,
@@ -127,8 +125,8 @@ export default Pipeline.make({
         name: r.first_name,
         lastName: r.last_name ?? undefined,
         post: r.job_title ?? undefined,
-        PHONE: nonEmpty(Mapping.parsePhones(r.phones)),
-        EMAIL: nonEmpty(Mapping.parseEmails(r.emails)),
+        PHONE: Mapping.parsePhones(r.phones),
+        EMAIL: Mapping.parseEmails(r.emails),
         companyId: ref("company", r.account_id),
         assignedById: r.owner_user_id ?? 1,
       }),
@@ -162,9 +160,8 @@ export default Pipeline.make({
           closedate: r.close_date ?? undefined,
           companyId: ref("company", r.account_id),
           contactId: ref("contact", r.primary_contact_id),
-          contactIds: r.contact_ids
-            ? r.contact_ids.split(",").map((id: string) => ref("contact", id))
-            : undefined,
+          // `[]` when the join table has none: a sync then unlinks a deal's last contact.
+          contactIds: r.contact_ids ? r.contact_ids.split(",").map((id: string) => ref("contact", id)) : [],
           assignedById: r.owner_user_id ?? 1,
           comments: lines(r.notes, currency.note, stage.note),
         }
