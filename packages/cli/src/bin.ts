@@ -18,6 +18,14 @@ if (existsSync(".env")) {
   }
 }
 
+// A reader that goes away (`pipeline list | head -1`) closes the pipe: the rest of the output has
+// nowhere to go, which is no failure of the command's, so it ends as it would have, quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") throw e
+  })
+}
+
 const exitCode = Cli.ExitCode.make()
 
 const environment = Layer.mergeAll(
