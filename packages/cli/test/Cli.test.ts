@@ -37,7 +37,7 @@ describe("pipeline (child process)", () => {
       "serve",
       "emulator",
     ]) {
-      expect(r.stdout).toMatch(new RegExp(`- ${command} `))
+      expect(r.stdout).toMatch(new RegExp(`^  ${command} `, "m"))
     }
   })
 
