@@ -7,6 +7,7 @@
 
 import { type CliApp, Command, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
+import * as Argv from "./Argv.js"
 import { demo } from "./commands/demo.js"
 import { emulator } from "./commands/emulator.js"
 import { failures } from "./commands/failures.js"
@@ -17,7 +18,7 @@ import { retry } from "./commands/retry.js"
 import { run } from "./commands/run.js"
 import { serve } from "./commands/serve.js"
 import { status } from "./commands/status.js"
-import { type Env, invocation, reportFailure, setExitCode } from "./internal/common.js"
+import { type Env, errorJson, invocation, reportFailure, setExitCode } from "./internal/common.js"
 
 export { CliError, describeError, ExitCode, invocation } from "./internal/common.js"
 
@@ -34,12 +35,30 @@ export const command = Command.make("pipeline", {}, () =>
 const cli = Command.run(command, { name: "pipeline", version: "0.1.0" })
 
 /**
- * Runs the command line (`argv` as in `process.argv`). Ends with the exit code set in `ExitCode`;
- * usage errors are printed by @effect/cli and end with 1.
+ * Runs the command line (`argv` as in `process.argv`). The line is checked first (`Argv.ts`):
+ * `--help` prints our help, a mistake is told naming the command, option or value and exits 1;
+ * a line that passes is parsed and run by @effect/cli. Ends with the exit code set in `ExitCode`.
  */
 export const main = (
   argv: ReadonlyArray<string>,
 ): Effect.Effect<void, never, Env | CliApp.CliApp.Environment> =>
-  cli(argv).pipe(
-    Effect.catchAll((e) => (ValidationError.isValidationError(e) ? setExitCode(1) : reportFailure(e))),
-  )
+  Effect.suspend(() => {
+    const checked = Argv.check(argv.slice(2), invocation)
+    switch (checked._tag) {
+      case "Help":
+        return Console.log(checked.text).pipe(Effect.zipRight(setExitCode(0)))
+      case "Invalid":
+        return Console.error(`error: ${checked.message}`).pipe(
+          Effect.zipRight(
+            checked.json
+              ? Console.log(errorJson({ _tag: "UsageError", message: checked.message }))
+              : Effect.void,
+          ),
+          Effect.zipRight(setExitCode(1)),
+        )
+      case "Valid":
+        return cli([...argv.slice(0, 2), ...checked.args]).pipe(
+          Effect.catchAll((e) => (ValidationError.isValidationError(e) ? setExitCode(1) : reportFailure(e))),
+        )
+    }
+  })

@@ -9,11 +9,14 @@ import * as Pipeline from "@b24etl/core/Pipeline"
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Option } from "effect"
 import * as CliConfig from "./Config.js"
+import { didYouMean } from "./internal/suggest.js"
 
 /** A pipeline, loaded and validated. */
 export interface Loaded {
   /** The file it was loaded from, relative to the working directory when inside it. */
   readonly file: string
+  /** How the user named it: the path when given by path, else its name; hints repeat it. */
+  readonly reference: string
   readonly pipeline: Pipeline.Pipeline
   /** Its entities in the order they are written. */
   readonly order: ReadonlyArray<string>
@@ -30,7 +33,8 @@ export class PipelineNotFound extends Data.TaggedError("PipelineNotFound")<{
       return `no pipeline "${this.name}": there is no pipelines/ directory here and PIPELINE_DIR is not set; run from the project root or give the path of the pipeline's file`
     }
     const found = this.available.length === 0 ? "none found" : `found: ${this.available.join(", ")}`
-    return `no pipeline "${this.name}" in ${this.searched.join(", ")} (${found}); give a pipeline's name or the path of its file`
+    const hint = didYouMean(this.name, this.available) || "; give a pipeline's name or the path of its file"
+    return `no pipeline "${this.name}" in ${this.searched.join(", ")} (${found})${hint}`
   }
 }
 
@@ -41,7 +45,17 @@ export class LoadError extends Data.TaggedError("LoadError")<{
   readonly cause?: unknown
 }> {}
 
-export type LoadFailure = LoadError | Pipeline.DefinitionError
+/** Two files define pipelines of the same name: which one a name means cannot be told. */
+export class DuplicatePipeline extends Data.TaggedError("DuplicatePipeline")<{
+  readonly name: string
+  readonly files: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `pipeline "${this.name}" is defined in ${this.files.length} files: ${this.files.join(" and ")}; rename one (a pipeline's name keys its state, so each name must be unique)`
+  }
+}
+
+export type LoadFailure = LoadError | Pipeline.DefinitionError | DuplicatePipeline
 
 const EXTENSIONS = [".ts", ".mts", ".js", ".mjs"]
 
@@ -54,9 +68,49 @@ const isPipelineFile = (name: string) =>
 export const isPath = (nameOrPath: string): boolean =>
   nameOrPath.includes("/") || nameOrPath.includes("\\") || EXTENSIONS.some((e) => nameOrPath.endsWith(e))
 
-const errorMessage = (e: unknown): string => {
-  if (e instanceof Error) return e.message.split("\n")[0] ?? e.message
-  return String(e)
+/** `file:line:column` in an esbuild report line (`/abs/x.ts:3:19: ERROR: Unexpected "}"`). */
+const esbuildLine = /^(.*):(\d+):(\d+): (?:ERROR|error): (.*)$/
+
+interface EsbuildMessage {
+  readonly text?: unknown
+  readonly location?: { readonly file?: unknown; readonly line?: unknown; readonly column?: unknown } | null
+}
+
+/**
+ * Why a file did not import, with where: a syntax error as `file:line:column: reason` (from
+ * esbuild's `errors[].location`, or its message when the loader thread passed only the text);
+ * an error thrown while the module ran, with the line of the file it was thrown from.
+ */
+export const loadErrorMessage = (cause: unknown, absolute: string, shown: string): string => {
+  const at = (line: unknown, column: unknown) => `${shown}:${String(line)}:${String(column)}`
+  const errors = (cause as { errors?: unknown } | null)?.errors
+  if (Array.isArray(errors) && errors.length > 0) {
+    const first = errors[0] as EsbuildMessage
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : ""
+    if (first.location != null && typeof first.location.line === "number")
+      // esbuild's columns count from 0; editors count from 1.
+      return `${at(first.location.line, Number(first.location.column ?? 0) + 1)}: ${String(first.text)}${more}`
+  }
+  const message = cause instanceof Error ? cause.message : String(cause)
+  const lines = message.split("\n")
+  if (/^Transform failed with \d+ errors?:/.test(lines[0] ?? "")) {
+    const reported = lines.slice(1).flatMap((l) => {
+      const m = esbuildLine.exec(l.trim())
+      return m === null ? [] : [m]
+    })
+    if (reported.length > 0) {
+      const [, , line, column, text] = reported[0]!
+      const more = reported.length > 1 ? ` (and ${reported.length - 1} more)` : ""
+      return `${at(line, Number(column) + 1)}: ${text}${more}`
+    }
+  }
+  const first = lines.find((l) => l.trim() !== "") ?? message
+  const stack = cause instanceof Error ? (cause.stack ?? "") : ""
+  const frame = stack
+    .split("\n")
+    .map((l) => /(?:file:\/\/)?(\/[^\s():]+):(\d+)(?::(\d+))?/.exec(l))
+    .find((m) => m !== null && (m[1] === absolute || decodeURI(m[1]!) === absolute))
+  return frame == null ? `${shown}: ${first}` : `${at(frame[2], frame[3] ?? 1)}: ${first}`
 }
 
 /** The directories searched, in order: `PIPELINE_DIR` when set, then `pipelines/`; only existing ones. */
@@ -97,11 +151,15 @@ export const loadFile = (
     const module = yield* Effect.tryPromise({
       try: () => import(pathToFileURL(absolute).href) as Promise<unknown>,
       catch: (cause) =>
-        new LoadError({ file: shown, message: `cannot load ${shown}: ${errorMessage(cause)}`, cause }),
+        new LoadError({
+          file: shown,
+          message: `cannot load ${loadErrorMessage(cause, absolute, shown)}`,
+          cause,
+        }),
     })
     const pipeline = yield* Pipeline.fromModule(shown, module)
     const order = yield* Pipeline.validate(pipeline)
-    return { file: shown, pipeline, order }
+    return { file: shown, reference: file, pipeline, order }
   })
 
 /** Every pipeline file of the searched directories, sorted by file name. */
@@ -125,7 +183,10 @@ export type Entry =
   | { readonly _tag: "Loaded"; readonly loaded: Loaded }
   | { readonly _tag: "Failed"; readonly file: string; readonly error: LoadFailure }
 
-/** Loads every pipeline file; a file that fails does not stop the others. */
+/**
+ * Loads every pipeline file; a file that fails does not stop the others. Files whose pipelines
+ * share a name all fail, each naming the others: a name must say which pipeline it means.
+ */
 export const loadAll: Effect.Effect<
   ReadonlyArray<Entry>,
   never,
@@ -137,41 +198,63 @@ export const loadAll: Effect.Effect<
     const result = yield* Effect.either(loadFile(file))
     entries.push(
       result._tag === "Right"
-        ? { _tag: "Loaded", loaded: result.right }
+        ? { _tag: "Loaded", loaded: { ...result.right, reference: result.right.pipeline.name } }
         : { _tag: "Failed", file: display(path, file), error: result.left },
     )
   }
-  return entries
+  const filesOf = new Map<string, Array<string>>()
+  for (const e of entries) {
+    if (e._tag === "Loaded")
+      filesOf.set(e.loaded.pipeline.name, [...(filesOf.get(e.loaded.pipeline.name) ?? []), e.loaded.file])
+  }
+  return entries.map((e): Entry => {
+    if (e._tag !== "Loaded") return e
+    const same = filesOf.get(e.loaded.pipeline.name) ?? []
+    return same.length < 2
+      ? e
+      : {
+          _tag: "Failed",
+          file: e.loaded.file,
+          error: new DuplicatePipeline({ name: e.loaded.pipeline.name, files: same }),
+        }
+  })
 })
 
 /**
- * Loads a pipeline by name or path. A name is looked up as `<dir>/<name>.ts` first, then among
- * every file's pipeline names, so a file may hold a pipeline named differently from itself.
+ * Loads a pipeline by name or path. A name is looked up among every file's pipeline names, so a
+ * file may hold a pipeline named differently from itself; a file named after the pipeline that
+ * does not load gives its error.
  */
 export const load = (
   nameOrPath: string,
 ): Effect.Effect<Loaded, LoadFailure | PipelineNotFound, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     if (isPath(nameOrPath)) return yield* loadFile(nameOrPath)
-    const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const dirs = yield* directories
-    for (const dir of dirs) {
-      for (const ext of EXTENSIONS) {
-        const file = path.join(dir, `${nameOrPath}${ext}`)
-        if (yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false))) {
-          const loaded = yield* Effect.either(loadFile(file))
-          // A file named after the pipeline that holds another one: keep looking by pipeline name.
-          if (loaded._tag === "Left" || loaded.right.pipeline.name === nameOrPath) return yield* loaded
-        }
-      }
-    }
     const all = yield* loadAll
-    const match = all.find((e) => e._tag === "Loaded" && e.loaded.pipeline.name === nameOrPath)
-    if (match?._tag === "Loaded") return match.loaded
+    for (const e of all) {
+      if (e._tag === "Loaded" && e.loaded.pipeline.name === nameOrPath) return e.loaded
+      if (e._tag === "Failed" && e.error._tag === "DuplicatePipeline" && e.error.name === nameOrPath)
+        return yield* e.error
+    }
+    const named = all.find(
+      (e) => e._tag === "Failed" && EXTENSIONS.some((ext) => path.basename(e.file) === `${nameOrPath}${ext}`),
+    )
+    if (named?._tag === "Failed") return yield* named.error
     return yield* new PipelineNotFound({
       name: nameOrPath,
       searched: dirs.map((d) => display(path, d)),
-      available: all.flatMap((e) => (e._tag === "Loaded" ? [e.loaded.pipeline.name] : [])),
+      available: [
+        ...new Set(
+          all.flatMap((e) =>
+            e._tag === "Loaded"
+              ? [e.loaded.pipeline.name]
+              : e.error._tag === "DuplicatePipeline"
+                ? [e.error.name]
+                : [],
+          ),
+        ),
+      ],
     })
   })

@@ -11,8 +11,15 @@ const statusText: Record<Report.RunReport["status"], string> = {
   running: "running",
 }
 
-/** The run report as text; `command` is how the user runs the CLI, for the hints (`pnpm pipeline`). */
-export const render = (report: Report.RunReport, command = "pnpm pipeline"): string => {
+/**
+ * The run report as text. The hints use `command`, how the user runs the CLI (`pnpm pipeline`),
+ * and `pipeline`, how they named the pipeline (its name, or the path of its file).
+ */
+export const render = (
+  report: Report.RunReport,
+  command = "pnpm pipeline",
+  pipeline: string = report.pipeline,
+): string => {
   const n = Format.count
   const rows = report.entities.map((e) => [
     e.entity,
@@ -68,10 +75,10 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
   lines.push(`Status: ${statusText[report.status]} in ${Format.duration(report.durationMs)}`)
   if (report.error !== undefined) lines.push(`Error: ${report.error}`)
   if (report.status === "interrupted")
-    lines.push(`Stopped before the end; run \`${command} run ${report.pipeline}\` again to continue.`)
+    lines.push(`Stopped before the end; run \`${command} run ${pipeline}\` again to continue.`)
   if (report.deadLetters > 0) {
     lines.push(
-      `Dead letters: ${Format.count(report.deadLetters)}${report.dryRun ? " (in this dry run)" : ` — see \`${command} failures ${report.pipeline}\`, then \`${command} retry ${report.pipeline}\``}`,
+      `Dead letters: ${Format.count(report.deadLetters)}${report.dryRun ? " (in this dry run)" : ` — see \`${command} failures ${pipeline}\`, then \`${command} retry ${pipeline}\``}`,
     )
   } else lines.push("Dead letters: 0")
   lines.push(`State: ${report.stateLocation}`)

@@ -37,7 +37,7 @@ describe("pipeline (child process)", () => {
       "serve",
       "emulator",
     ]) {
-      expect(r.stdout).toMatch(new RegExp(`- ${command} `))
+      expect(r.stdout).toMatch(new RegExp(`^  ${command} `, "m"))
     }
   })
 
@@ -111,7 +111,7 @@ describe("pipeline (child process)", () => {
     const unknown = await p.cli(["run", "crm", "--entity", "lead"])
     expect(unknown.code).toBe(1)
     expect(unknown.stderr.trim()).toBe(
-      'error: pipeline "crm", entity "lead": unknown entity "lead" (entities: company, contact)',
+      'error: pipeline "crm" has no entity "lead" (entities: company, contact)',
     )
   })
 

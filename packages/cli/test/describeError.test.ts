@@ -41,7 +41,12 @@ describe("Cli.describeError", () => {
       Cli.describeError(
         new PipelineLoader.PipelineNotFound({ name: "crn", searched: ["pipelines"], available: ["crm"] }),
       ),
-    ).toBe('no pipeline "crn" in pipelines (found: crm); give a pipeline\'s name or the path of its file')
+    ).toBe('no pipeline "crn" in pipelines (found: crm); did you mean "crm"?')
+    expect(
+      Cli.describeError(
+        new PipelineLoader.PipelineNotFound({ name: "sales", searched: ["pipelines"], available: ["crm"] }),
+      ),
+    ).toBe('no pipeline "sales" in pipelines (found: crm); give a pipeline\'s name or the path of its file')
     expect(
       Cli.describeError(new PipelineLoader.PipelineNotFound({ name: "crm", searched: [], available: [] })),
     ).toContain("there is no pipelines/ directory here and PIPELINE_DIR is not set")

@@ -4,7 +4,7 @@ import { Command, Options } from "@effect/cli"
 import { Config, Console, Effect, Option, Redacted } from "effect"
 import { CliError, handled, invocation, setExitCode } from "../internal/common.js"
 
-const demoSeed = Command.make(
+export const demoSeed = Command.make(
   "seed",
   {
     url: Options.text("url").pipe(

@@ -64,5 +64,6 @@ export const list = Command.make("list", { json: jsonOption }, ({ json }) =>
       }
       yield* setExitCode(failed.length > 0 ? 1 : 0)
     }),
+    { json },
   ),
 ).pipe(Command.withDescription("list the pipelines found, with their entities, schedule and description"))

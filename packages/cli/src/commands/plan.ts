@@ -92,6 +92,7 @@ export const plan = Command.make(
           yield* setExitCode(problems.length > 0 ? 1 : 0)
         }),
       ),
+      { json: args.json },
     ),
 ).pipe(
   Command.withDescription(

@@ -5,6 +5,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import {
   CliError,
+  checkEntities,
   entitiesOption,
   handled,
   pipelineArg,
@@ -26,15 +27,7 @@ export const reset = Command.make(
     handled(
       Effect.gen(function* () {
         const { name, loaded } = yield* pipelineName(args.pipeline)
-        if (Option.isSome(loaded)) {
-          for (const entity of args.entity) {
-            if (!loaded.value.order.includes(entity)) {
-              return yield* new CliError({
-                message: `pipeline "${name}" has no entity "${entity}" (entities: ${loaded.value.order.join(", ")})`,
-              })
-            }
-          }
-        }
+        if (Option.isSome(loaded)) yield* checkEntities(name, loaded.value.order, args.entity)
         const what =
           args.entity.length === 0
             ? `pipeline "${name}"`

@@ -5,8 +5,10 @@ import * as Runner from "@b24etl/core/Runner"
 import { Command, Options } from "@effect/cli"
 import { Console, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import {
+  checkEntities,
   entitiesOption,
   handled,
+  hintName,
   invocation,
   jsonOption,
   pipelineArg,
@@ -24,7 +26,8 @@ export const executeRun = (
 ) =>
   handled(
     Effect.gen(function* () {
-      const { pipeline, order } = yield* PipelineLoader.load(args.pipeline)
+      const { pipeline, order, reference } = yield* PipelineLoader.load(args.pipeline)
+      yield* checkEntities(pipeline.name, order, options.entities ?? [])
       const output = yield* ProgressDisplay.Output
       const display = ProgressDisplay.layer({ json: args.json, entities: options.entities ?? order })
       const layer = Layer.merge(State.layer(args.state), display).pipe(
@@ -54,12 +57,15 @@ export const executeRun = (
           if (Exit.isFailure(result)) return yield* result
           const report = result.value
           yield* Console.log(
-            args.json ? JSON.stringify(report, null, 2) : `\n${ReportTable.render(report, invocation)}`,
+            args.json
+              ? JSON.stringify(report, null, 2)
+              : `\n${ReportTable.render(report, invocation, hintName(reference))}`,
           )
           yield* setExitCode(Report.exitCode(report))
         }),
       )
     }),
+    { json: args.json },
   )
 
 export const run = Command.make(

@@ -121,6 +121,7 @@ export const serve = Command.make(
           }),
         )
       }).pipe(Effect.scoped),
+      { json: args.json },
     ),
 ).pipe(
   Command.withDescription("run scheduled pipelines on their cron times until interrupted (SIGINT/SIGTERM)"),

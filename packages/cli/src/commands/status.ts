@@ -7,6 +7,7 @@ import { Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
 import {
   handled,
+  hintName,
   invocation,
   jsonOption,
   pipelineArg,
@@ -51,7 +52,7 @@ export const status = Command.make(
   (args) =>
     handled(
       Effect.gen(function* () {
-        const { name, loaded } = yield* pipelineName(args.pipeline)
+        const { name, reference, loaded } = yield* pipelineName(args.pipeline)
         yield* withState(
           args.state,
           Effect.gen(function* () {
@@ -67,13 +68,15 @@ export const status = Command.make(
                 next: Scheduler.nextRun(l.pipeline, now) ?? null,
               })),
             )
-            const entities = [
-              ...new Set([
-                ...Option.match(loaded, { onNone: () => [], onSome: (l) => l.order }),
-                ...counts.map((c) => c.entity),
-                ...checkpoints.map((c) => c.entity),
-              ]),
-            ]
+            // The pipeline's entities in its order, then any others the state knows, in natural order.
+            const order: ReadonlyArray<string> = Option.match(loaded, {
+              onNone: () => [],
+              onSome: (l) => l.order,
+            })
+            const others = [...counts.map((c) => c.entity), ...checkpoints.map((c) => c.entity)]
+              .filter((e) => !order.includes(e))
+              .sort(Format.naturalCompare)
+            const entities = [...new Set([...order, ...others])]
             const countOf = (entity: string, status: string) =>
               counts.find((c) => c.entity === entity && c.status === status)?.count ?? 0
             if (args.json) {
@@ -167,12 +170,13 @@ export const status = Command.make(
             )
             yield* Console.log("")
             yield* Console.log(
-              `Dead letters: ${Format.count(deadLetters)}${deadLetters > 0 ? ` — see \`${invocation} failures ${name}\`` : ""}`,
+              `Dead letters: ${Format.count(deadLetters)}${deadLetters > 0 ? ` — see \`${invocation} failures ${hintName(reference)}\`` : ""}`,
             )
           }),
         )
         yield* setExitCode(0)
       }),
+      { json: args.json },
     ),
 ).pipe(
   Command.withDescription("show recent runs, checkpoints, id-map counts by entity and the dead-letter count"),

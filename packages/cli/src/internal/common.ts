@@ -10,6 +10,8 @@ import { Console, Context, Data, Effect, Option, Ref } from "effect"
 import * as PipelineLoader from "../PipelineLoader.js"
 import type * as ProgressDisplay from "../ProgressDisplay.js"
 import * as State from "../State.js"
+import { shellWord } from "./format.js"
+import { didYouMean } from "./suggest.js"
 
 /** How users run the command, for the hints printed after a run. */
 export const invocation = "pnpm pipeline"
@@ -52,15 +54,60 @@ export const describeError = (e: unknown): string => {
   }
 }
 
-/** Prints an expected error as one line on stderr and sets exit code 1. */
-export const reportFailure = (e: unknown) =>
-  Console.error(`error: ${describeError(e)}`).pipe(Effect.zipRight(setExitCode(1)))
+/**
+ * An expected error as the one JSON object a `--json` command prints on stdout when it fails:
+ * `{"error":{"kind":"PipelineNotFound","message":"…"}}`, with the pipeline and entity when known.
+ */
+export const errorJson = (e: unknown): string => {
+  const field = (key: string) => {
+    const v = typeof e === "object" && e !== null ? (e as Record<string, unknown>)[key] : undefined
+    return typeof v === "string" ? { [key]: v } : {}
+  }
+  return JSON.stringify({
+    error: { kind: tagOf(e) ?? "Error", message: describeError(e), ...field("pipeline"), ...field("entity") },
+  })
+}
+
+/**
+ * Prints an expected error as one line on stderr and sets exit code 1; with `json`, stdout gets
+ * the error as one JSON object too, so a script reading stdout always gets JSON.
+ */
+export const reportFailure = (e: unknown, json = false) =>
+  Console.error(`error: ${describeError(e)}`).pipe(
+    Effect.zipRight(json ? Console.log(errorJson(e)) : Effect.void),
+    Effect.zipRight(setExitCode(1)),
+  )
 
 export type Env = FileSystem.FileSystem | Path.Path | ProgressDisplay.Output | ExitCode
 
-/** Runs a handler: its expected errors become one line on stderr and exit code 1. */
-export const handled = <E>(effect: Effect.Effect<void, E, Env>): Effect.Effect<void, never, Env> =>
-  effect.pipe(Effect.catchAll(reportFailure))
+/**
+ * Runs a handler: its expected errors become one line on stderr and exit code 1 (and, for a
+ * `--json` command, one JSON object on stdout).
+ */
+export const handled = <E>(
+  effect: Effect.Effect<void, E, Env>,
+  options: { readonly json?: boolean } = {},
+): Effect.Effect<void, never, Env> =>
+  effect.pipe(Effect.catchAll((e) => reportFailure(e, options.json === true)))
+
+/** How hints name a pipeline: the path when the user gave a path, else its name; quoted for the shell. */
+export const hintName = (reference: string): string => shellWord(reference)
+
+/** Refuses entities the pipeline does not have, naming the ones it has and the likely one meant. */
+export const checkEntities = (
+  pipeline: string,
+  known: ReadonlyArray<string>,
+  asked: ReadonlyArray<string>,
+): Effect.Effect<void, CliError> => {
+  const unknown = asked.find((e) => !known.includes(e))
+  return unknown === undefined
+    ? Effect.void
+    : Effect.fail(
+        new CliError({
+          message: `pipeline "${pipeline}" has no entity "${unknown}" (entities: ${known.join(", ")})${didYouMean(unknown, known)}`,
+        }),
+      )
+}
 
 // Arguments and options shared by several commands.
 export const pipelineArg = Args.text({ name: "pipeline" }).pipe(
@@ -92,12 +139,20 @@ export const withState = <A, E, R>(
  */
 export const pipelineName = (nameOrPath: string) =>
   PipelineLoader.load(nameOrPath).pipe(
-    Effect.map((loaded) => ({ name: loaded.pipeline.name, loaded: Option.some(loaded) })),
+    Effect.map((loaded) => ({
+      name: loaded.pipeline.name,
+      reference: loaded.reference,
+      loaded: Option.some(loaded),
+    })),
     Effect.catchIf(
       (e) => !PipelineLoader.isPath(nameOrPath) && e._tag !== "PipelineNotFound",
       (e) =>
         Console.error(`warning: ${describeError(e)}; using the state of "${nameOrPath}" anyway`).pipe(
-          Effect.as({ name: nameOrPath, loaded: Option.none<PipelineLoader.Loaded>() }),
+          Effect.as({
+            name: nameOrPath,
+            reference: nameOrPath,
+            loaded: Option.none<PipelineLoader.Loaded>(),
+          }),
         ),
     ),
   )

@@ -18,3 +18,12 @@ export const plural = (n: number, word: string, many = `${word}s`): string =>
 
 /** A timestamp in UTC without milliseconds: `2026-11-25 10:28:18Z`. */
 export const timestamp = (date: Date): string => `${date.toISOString().slice(0, 19).replace("T", " ")}Z`
+
+const collator = new Intl.Collator("en", { numeric: true })
+
+/** Compares keys as people read them: `2` before `10`, `a2` before `a10`. */
+export const naturalCompare = (a: string, b: string): number => collator.compare(a, b)
+
+/** A word a shell reads as it is (`./x.ts`), or the word in single quotes (`'my pipes/x.ts'`). */
+export const shellWord = (word: string): string =>
+  /^[\w./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`

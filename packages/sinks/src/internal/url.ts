@@ -1,5 +1,7 @@
 /** Portal URLs: parsing, the HTTPS rule, and their redacted forms for messages. */
 
+import * as SecretUrl from "@b24etl/core/SecretUrl"
+
 export interface Webhook {
   readonly origin: string
   readonly userId: string
@@ -39,21 +41,26 @@ const checkProtocol = (url: URL, what: string, shown: string): string | undefine
   return `${what} ${shown} must be an https:// URL`
 }
 
-/** Parses `https://portal/rest/{userId}/{code}/`; the error never contains the code. */
+const webhookShape = "https://<portal>/rest/<user id>/<webhook code>/"
+
+/**
+ * Parses `https://portal/rest/{userId}/{code}/`; the error never contains the code. A URL of
+ * another shape is shown by its origin only: where its code is cannot be told, so no part of
+ * its path or query is printed.
+ */
 export const parseWebhook = (text: string): Webhook | { readonly error: string } => {
   const url = parseUrl(text)
   if (url === undefined)
     return {
-      error: `the Bitrix24 webhook URL is not a valid URL (${redact(text.trim()).replace(/\/\/[^/]*@/, "//***@")})`,
+      error: `the Bitrix24 webhook URL ${SecretUrl.show(text.trim())} must look like ${webhookShape}`,
     }
   const m = /^\/rest\/(\d+)\/([^/]+)\/?$/.exec(url.pathname)
-  const shownPath = redact(url.pathname)
-  const shown = `${url.origin}${shownPath}`
   if (m === null) {
     return {
-      error: `the Bitrix24 webhook URL ${shown} must look like https://<portal>/rest/<user id>/<webhook code>/`,
+      error: `the Bitrix24 webhook URL${url.origin === "null" ? "" : ` on ${url.origin}`} must look like ${webhookShape} (the rest is not shown: it may hold the webhook code)`,
     }
   }
+  const shown = `${url.origin}${redact(url.pathname)}`
   const bad = checkProtocol(url, "the Bitrix24 webhook URL", shown)
   if (bad !== undefined) return { error: bad }
   const userId = m[1]!
