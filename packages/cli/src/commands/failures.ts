@@ -1,4 +1,7 @@
-/** `pipeline failures`: the dead letters of a pipeline. */
+/**
+ * `pipeline failures`: the dead letters of a pipeline; `--dismiss <key...>` / `--dismiss-code`
+ * acknowledge known-bad records (listed as dismissed, not retried, no exit 2).
+ */
 
 import { StateStore } from "@b24etl/core/StateStore"
 import { Command, Options } from "@effect/cli"
@@ -25,6 +28,18 @@ export const failures = Command.make(
       Options.withDescription("show at most this many (default 50)"),
       Options.withDefault(50),
     ),
+    dismiss: Options.text("dismiss").pipe(
+      Options.withDescription(
+        "acknowledge the dead letters of these keys (with --entity, of that entity only): they stay listed as dismissed, are not retried, and no longer make a run exit 2; a new failure of another kind counts again",
+      ),
+      Options.repeated,
+    ),
+    dismissCode: Options.text("dismiss-code").pipe(
+      Options.withDescription(
+        "acknowledge every dead letter with this code (with --entity, of that entity only)",
+      ),
+      Options.optional,
+    ),
     state: stateOption,
     json: jsonOption,
   },
@@ -36,10 +51,29 @@ export const failures = Command.make(
           args.state,
           Effect.gen(function* () {
             const store = yield* StateStore
-            const letters = yield* store.deadLetters(name, {
-              entity: Option.getOrUndefined(args.entity),
-              limit: args.limit,
-            })
+            const entity = Option.getOrUndefined(args.entity)
+            const code = Option.getOrUndefined(args.dismissCode)
+            if (args.dismiss.length > 0 || code !== undefined) {
+              const dismissed = yield* store.dismissDeadLetters(name, {
+                entity,
+                keys: args.dismiss.length > 0 ? args.dismiss : undefined,
+                code,
+              })
+              const which = [
+                entity === undefined ? undefined : `entity ${entity}`,
+                args.dismiss.length > 0
+                  ? `key${args.dismiss.length > 1 ? "s" : ""} ${args.dismiss.join(", ")}`
+                  : undefined,
+                code === undefined ? undefined : `code ${code}`,
+              ]
+                .filter((w) => w !== undefined)
+                .join(", ")
+              yield* Console.log(
+                `Dismissed ${Format.count(dismissed)} dead letter${dismissed === 1 ? "" : "s"} of pipeline ${name} (${which}). They stay listed; \`${invocation} retry ${name}\` skips them, and runs no longer exit 2 for them unless they fail another way.`,
+              )
+              return
+            }
+            const letters = yield* store.deadLetters(name, { entity, limit: args.limit })
             const total = yield* store.deadLetterCount(name)
             if (args.json) {
               yield* Console.log(JSON.stringify(letters, null, 2))
@@ -59,18 +93,31 @@ export const failures = Command.make(
                   { header: "STAGE" },
                   { header: "CODE" },
                   { header: "ATTEMPTS", align: "right" },
+                  { header: "DISMISSED" },
                   { header: "MESSAGE" },
                 ],
-                letters.map((d) => [d.entity, d.sourceKey, d.stage, d.code, String(d.attempts), d.message]),
+                letters.map((d) => [
+                  d.entity,
+                  d.sourceKey,
+                  d.stage,
+                  d.code,
+                  String(d.attempts),
+                  d.dismissedAt === null ? "" : d.dismissedAt.toISOString().slice(0, 10),
+                  d.message,
+                ]),
               ),
             )
             yield* Console.log("")
             yield* Console.log(
-              `${letters.length < total && Option.isNone(args.entity) ? `Showing ${Format.count(letters.length)} of ${Format.count(total)}. ` : ""}Payloads: \`${invocation} failures ${name} --json\`. Replay after fixing: \`${invocation} retry ${name}\`.`,
+              `${letters.length < total && Option.isNone(args.entity) ? `Showing ${Format.count(letters.length)} of ${Format.count(total)}. ` : ""}Payloads: \`${invocation} failures ${name} --json\`. Replay after fixing: \`${invocation} retry ${name}\`; acknowledge known-bad ones: \`${invocation} failures ${name} --dismiss <key...>\`.`,
             )
           }),
         )
         yield* setExitCode(0)
       }),
     ),
-).pipe(Command.withDescription("list the dead letters: entity, key, stage, code, message, attempts"))
+).pipe(
+  Command.withDescription(
+    "list the dead letters: entity, key, stage, code, message, attempts, dismissed; --dismiss acknowledges known-bad ones",
+  ),
+)

@@ -4,9 +4,9 @@ import { type Json, stringify, toJson } from "../../Json.js"
 import type * as Pipeline from "../../Pipeline.js"
 import * as Reference from "../../Reference.js"
 import type { SourceRecord } from "../../Source.js"
-import * as SourceKey from "../../SourceKey.js"
 import type { DeadLetterInput } from "../../StateStore.js"
 import * as Step from "../../Step.js"
+import { invalidUnicode, keyProblem } from "./storable.js"
 
 /** A record that passed decoding, the steps and the mapping: ready to be classified and sent. */
 export interface Prepared {
@@ -130,6 +130,8 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
       )
     }
   }
+  const invalid = invalidUnicode(mapped)
+  if (invalid !== undefined) return fail(rules, record, "map", "INVALID_TEXT", invalid)
   const createHash = hashFields(fields)
   return preparedOf(record, {
     fields,
@@ -185,15 +187,8 @@ const finish = (rules: Rules, record: SourceRecord, value: unknown): Outcome | E
 
 /** One record: key check, decode, steps, then `finish`. Synchronous when the entity has no schema and no steps. */
 const prepareOne = (rules: Rules, record: SourceRecord): Outcome | Effect.Effect<Outcome> => {
-  if (record.key.length > SourceKey.maxLength) {
-    return fail(
-      rules,
-      record,
-      "read",
-      "KEY_TOO_LONG",
-      `the key is ${record.key.length} characters; the id map keeps at most ${SourceKey.maxLength}`,
-    )
-  }
+  const badKey = keyProblem(record.key)
+  if (badKey !== undefined) return fail(rules, record, "read", badKey.code, badKey.message)
   const { validate, entity } = rules
   if (validate === undefined && entity.steps === undefined) return finish(rules, record, record.data)
   return Effect.gen(function* () {
