@@ -21,8 +21,9 @@ const timeOfText = (text: string): number | undefined => {
   const date = dateText.exec(text)
   if (date === null) return undefined
   let iso = text.replace(" ", "T")
-  if (/[+-]\d\d$/.test(iso)) iso = `${iso}:00`
-  else if (!/(Z|[+-]\d\d:?\d\d)$/i.test(iso) && iso.includes("T")) iso = `${iso}Z`
+  // A zone only follows a time: `+02` needs its minutes, no zone at all means UTC.
+  if (/T.*[+-]\d\d$/.test(iso)) iso = `${iso}:00`
+  else if (/T[^+-]*$/.test(iso) && !/z$/i.test(iso)) iso = `${iso}Z`
   const t = Date.parse(iso)
   if (!Number.isNaN(t)) return t
   // Years beyond 9999 have no ISO form without a sign, but are surely in the future.
@@ -38,8 +39,8 @@ export const isFuture = (cursor: unknown, limit: number): boolean => {
   if (cursor instanceof Date) return cursor.getTime() > limit
   if (typeof cursor === "number") return cursor === Number.POSITIVE_INFINITY
   if (typeof cursor !== "string") return false
-  const text = cursor.trim().toLowerCase()
-  if (text === "infinity" || text === "+infinity") return true
+  const text = cursor.trim()
+  if (/^\+?infinity$/i.test(text)) return true
   const t = timeOfText(text)
   return t !== undefined && t > limit
 }
