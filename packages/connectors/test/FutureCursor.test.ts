@@ -9,6 +9,7 @@ import { join } from "node:path"
 import * as Pipeline from "@b24etl/core/Pipeline"
 import * as Progress from "@b24etl/core/Progress"
 import * as Runner from "@b24etl/core/Runner"
+import { StateStore } from "@b24etl/core/StateStore"
 import * as StateStoreSql from "@b24etl/core/StateStoreSql"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, type Scope } from "effect"
@@ -112,6 +113,20 @@ for (const engine of engines) {
             )
             const one = [...target.items("company").values()].find((i) => i.originId === "company:1")!
             assert.strictEqual(one.fields.title, "One (edited)")
+
+            // A checkpoint an earlier version moved into the future is not trusted: the entity is read again.
+            const store = yield* StateStore
+            yield* store.commit({
+              pipeline: pipeline.name,
+              entity: "company",
+              created: [],
+              checkpoint: { cursor: "9999-12-31T00:00:00Z", key: [3] },
+            })
+            yield* Databases.exec(admin, sql`UPDATE companies SET name = 'Two (edited)' WHERE id = 2`)
+            const third = yield* Runner.run(pipeline)
+            assert.strictEqual(third.entities[0]!.updated, 1)
+            const two = [...target.items("company").values()].find((i) => i.originId === "company:2")!
+            assert.strictEqual(two.fields.title, "Two (edited)")
           }),
       )
     })

@@ -45,6 +45,17 @@ export const isFuture = (cursor: unknown, limit: number): boolean => {
   return t !== undefined && t > limit
 }
 
+/**
+ * Whether a stored checkpoint is in the future: one written before this guard existed. The
+ * connectors' positions are `{ cursor, key }`; other shapes are never judged.
+ */
+export const isFutureCheckpoint = (checkpoint: Json | undefined, limit: number): boolean =>
+  typeof checkpoint === "object" &&
+  checkpoint !== null &&
+  !Array.isArray(checkpoint) &&
+  "cursor" in checkpoint &&
+  isFuture(checkpoint.cursor, limit)
+
 /** How many keys a warning names. */
 const namedKeys = 20
 

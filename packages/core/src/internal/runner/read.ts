@@ -2,6 +2,7 @@ import { Effect, Option, Stream } from "effect"
 import type * as Source from "../../Source.js"
 import type { StateStoreError } from "../../StateStore.js"
 import { type EntityRun, type RunContext, recordKey } from "./context.js"
+import { isFutureCheckpoint } from "./cursorGuard.js"
 import { DUPLICATE_KEY } from "./duplicates.js"
 import { storableKey } from "./storable.js"
 
@@ -42,10 +43,17 @@ export const read = (
         dismissedAt: d.dismissedAt,
       })
     }
-    const after =
+    let after =
       onlyDeadLetters || limit !== undefined
         ? undefined
         : Option.getOrUndefined(yield* ctx.store.checkpoint(ctx.pipeline.name, er.name))
+    if (isFutureCheckpoint(after, ctx.cursorLimit)) {
+      // Stuck there, the entity would never read a change again: start over (unchanged records are skipped).
+      yield* ctx.progress.note(
+        `${er.name}: the checkpoint ${JSON.stringify(after).slice(0, 120)} is in the future (an earlier version let a far-future cursor move it); reading from the start`,
+      )
+      after = undefined
+    }
     const request = { after, limit }
     const total =
       er.conn.count && !onlyDeadLetters
