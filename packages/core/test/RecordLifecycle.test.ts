@@ -331,6 +331,42 @@ layer(pglite, { timeout: 120_000, excludeTestServices: true })("the dead letters
       }),
   )
 
+  it.effect(
+    "a record whose preparing throws where nothing expected it is a dead letter; the others land",
+    () =>
+      Effect.gen(function* () {
+        const name = `records-${++pipelineNo}`
+        const source = MemorySource.make("legacy", {
+          companies: [1, 2, 3].map((id) => ({ id, name: `Company ${id}` })),
+        })
+        const target = MemorySink.make()
+        const pipeline = Pipeline.make({
+          name,
+          sink: target.sink,
+          entities: {
+            company: {
+              from: source.table("companies", { key: "id" }),
+              to: target.target("company"),
+              map: (r: { id: number; name: string }) => {
+                const fields: Record<string, unknown> = { title: r.name }
+                // A value that cannot be hashed or sent.
+                if (r.id === 2) fields.self = fields
+                return fields
+              },
+            },
+          },
+        })
+        const report = yield* Runner.run(pipeline)
+        assert.strictEqual(report.status, "partial", report.error)
+        assert.strictEqual(target.items("company").size, 2)
+        const [letter] = yield* Effect.flatMap(StateStore, (s) => s.deadLetters(name))
+        assert.strictEqual(letter!.code, "PREPARE_FAILED")
+        assert.strictEqual(letter!.sourceKey, "2")
+        assert.include(letter!.message, "preparing the record failed: ")
+        assert.include(letter!.message, "circular")
+      }),
+  )
+
   it.effect("a key read twice leaves the dead letters once the source holds it once", () =>
     Effect.gen(function* () {
       const name = `records-${++pipelineNo}`

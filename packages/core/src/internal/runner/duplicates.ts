@@ -28,22 +28,26 @@ export interface DuplicateFinder {
  * usually close; an earlier first copy is named, not quoted).
  */
 export const finder = (entity: string): DuplicateFinder => {
-  const counts = new Map<string, number>()
+  // Every key once (a Set is the smallest), and how many times the few repeated ones came.
+  const keys = new Set<string>()
+  const repeated = new Map<string, number>()
+  const seen = (key: string) => repeated.get(key) ?? (keys.has(key) ? 1 : 0)
   let previous = new Map<string, SourceRecord["data"]>()
   return {
-    seen: (key) => counts.get(key) ?? 0,
+    seen,
     chunk: (records) => {
       const current = new Map<string, SourceRecord["data"]>()
       const kept: Array<SourceRecord> = []
       const duplicates: Array<Failed> = []
       for (const record of records) {
-        const n = counts.get(record.key) ?? 0
-        counts.set(record.key, n + 1)
-        if (n === 0) {
+        if (!keys.has(record.key)) {
+          keys.add(record.key)
           kept.push(record)
           current.set(record.key, record.data)
           continue
         }
+        const n = repeated.get(record.key) ?? 1
+        repeated.set(record.key, n + 1)
         const first = current.get(record.key) ?? previous.get(record.key)
         duplicates.push({
           _tag: "Failed",

@@ -130,14 +130,16 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
       )
     }
   }
+  const createHash = hashFields(fields)
+  const hash = anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash
+  // After hashing, which refuses a circular value with a clear message.
   const invalid = invalidUnicode(mapped)
   if (invalid !== undefined) return fail(rules, record, "map", "INVALID_TEXT", invalid)
-  const createHash = hashFields(fields)
   return preparedOf(record, {
     fields,
     deferred,
     createHash,
-    hash: anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash,
+    hash,
     deleted: false,
   })
 }
@@ -219,6 +221,45 @@ const prepareOne = (rules: Rules, record: SourceRecord): Outcome | Effect.Effect
   })
 }
 
+/** A record whose preparing threw where nothing expected it (a mapping that returns a circular value, say). */
+const unexpected = (rules: Rules, record: SourceRecord, cause: unknown): Failed => {
+  let payload: Json
+  try {
+    payload = toJson(record.data)
+  } catch {
+    payload = null
+  }
+  return {
+    _tag: "Failed",
+    key: record.key,
+    position: record.position,
+    deadLetter: {
+      entity: rules.entityName,
+      sourceKey: record.key,
+      stage: "map",
+      code: "PREPARE_FAILED",
+      message: `preparing the record failed: ${
+        cause instanceof RangeError && /call stack/i.test(cause.message)
+          ? "a mapped value is circular or too deeply nested"
+          : describeCause(cause)
+      }`,
+      payload,
+    },
+  }
+}
+
+/** `prepareOne`, with anything it throws as that record's dead letter: no record ends the run. */
+const prepareSafely = (rules: Rules, record: SourceRecord): Outcome | Effect.Effect<Outcome> => {
+  try {
+    const outcome = prepareOne(rules, record)
+    return Effect.isEffect(outcome)
+      ? Effect.catchAllDefect(outcome, (cause) => Effect.succeed(unexpected(rules, record, cause)))
+      : outcome
+  } catch (cause) {
+    return unexpected(rules, record, cause)
+  }
+}
+
 /** A chunk's outcomes in order: the synchronous ones at once, the others one after another. */
 const prepareChunk = (
   rules: Rules,
@@ -228,7 +269,7 @@ const prepareChunk = (
     const outcomes = new Array<Outcome>(records.length)
     const later: Array<readonly [number, Effect.Effect<Outcome>]> = []
     for (let i = 0; i < records.length; i++) {
-      const outcome = prepareOne(rules, records[i]!)
+      const outcome = prepareSafely(rules, records[i]!)
       if (Effect.isEffect(outcome)) later.push([i, outcome])
       else outcomes[i] = outcome
     }
@@ -271,7 +312,7 @@ export const prepare = (pipeline: string, entityName: string, entity: Pipeline.A
   }
   return {
     one: (record) => {
-      const outcome = prepareOne(rules, record)
+      const outcome = prepareSafely(rules, record)
       return Effect.isEffect(outcome) ? outcome : Effect.succeed(outcome)
     },
     chunk: (records) => prepareChunk(rules, records),
