@@ -39,6 +39,11 @@ describe("keys the id map can hold", () => {
     assert.include(long.message, "too long (filed under the key")
     assert.deepStrictEqual(long.payload, { sourceKey: key, record: { id: 1 } })
     assert.strictEqual(escapeText("\ud800x\u0000"), "\\ud800x\\u0000")
+    // Cut to the columns MySQL has: code varchar(128), message text.
+    const huge = storableLetter({ ...same, code: "C".repeat(300), message: "m".repeat(70_000) })
+    assert.strictEqual(huge.code.length, 128)
+    assert.isAtMost(huge.message.length, 16_000)
+    assert.isTrue(huge.message.endsWith("characters more)"))
   })
 
   it("finds text that is not valid Unicode in mapped values, naming the field", () => {

@@ -96,16 +96,28 @@ export const storableKey = (key: string): string => {
 }
 
 /**
+ * Text cut to the column's length in characters (MySQL's `text` holds 65,535 bytes: 16,000
+ * characters of up to four bytes fit), saying how much was cut.
+ */
+const fit = (text: string, max: number): string => {
+  if (text.length <= max) return text
+  const chars = [...text]
+  if (chars.length <= max) return text
+  const note = `… (${chars.length - max} characters more)`
+  return chars.slice(0, Math.max(1, max - note.length)).join("") + (max > note.length * 2 ? note : "")
+}
+
+/**
  * A dead letter the store can keep: its key made storable (the message says so, and the full key
- * goes in the payload as `sourceKey`), its text escaped. The payload is stored as JSON text,
- * which escapes what it must by itself.
+ * goes in the payload as `sourceKey`), its text escaped and cut to its column. The payload is
+ * stored as JSON text, which escapes what it must by itself.
  */
 export const storableLetter = (letter: DeadLetterInput): DeadLetterInput => {
   const key = storableKey(letter.sourceKey)
   const text = {
-    stage: escapeText(letter.stage),
-    code: escapeText(letter.code),
-    message: escapeText(letter.message),
+    stage: fit(escapeText(letter.stage), 64),
+    code: fit(escapeText(letter.code), 128),
+    message: fit(escapeText(letter.message), 16_000),
   }
   if (key === letter.sourceKey) {
     return text.stage === letter.stage && text.code === letter.code && text.message === letter.message
@@ -116,7 +128,7 @@ export const storableLetter = (letter: DeadLetterInput): DeadLetterInput => {
     ...letter,
     ...text,
     sourceKey: key,
-    message: `${text.message} (filed under the key ${JSON.stringify(key.length > 60 ? `${[...key].slice(0, 60).join("")}…` : key)}, which the state store can keep; the full key is the payload's sourceKey)`,
+    message: `${fit(text.message, 15_500)} (filed under the key ${JSON.stringify(key.length > 60 ? `${[...key].slice(0, 60).join("")}…` : key)}, which the state store can keep; the full key is the payload's sourceKey)`,
     payload: { sourceKey: letter.sourceKey, record: letter.payload } as Json,
   }
 }
