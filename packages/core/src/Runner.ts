@@ -270,7 +270,9 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
       // position chosen, as records come; records are prepared in order, as steps may expect.
       Stream.mapEffect((chunk) => {
         const records = Chunk.toReadonlyArray(chunk)
-        const checkpoint = guard.chunk(records)
+        const guarded = guard.chunk(records)
+        // A retry reads only some records: its positions say nothing of the ones between.
+        const checkpoint = ctx.reading.onlyDeadLetters ? undefined : guarded
         const deduplicated = duplicates.chunk(records)
         for (const d of deduplicated.duplicates) er.duplicates.add(d.key)
         return Effect.map(preparer.chunk(deduplicated.records), (outcomes) => ({

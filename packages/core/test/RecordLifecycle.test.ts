@@ -232,6 +232,38 @@ layer(pglite, { timeout: 120_000, excludeTestServices: true })("the dead letters
       }),
   )
 
+  it.effect("a retry never moves the checkpoint: a change it did not read is read by the next run", () =>
+    Effect.gen(function* () {
+      const name = `records-${++pipelineNo}`
+      const data = { companies: [1, 2, 3].map((id) => ({ id, name: `Company ${id}`, updated: id })) }
+      const source = MemorySource.make("legacy", data)
+      const target = MemorySink.make()
+      target.state.reject = (fields) => fields.title === "Company 2"
+      const pipeline = Pipeline.make({
+        name,
+        sink: target.sink,
+        entities: {
+          company: {
+            from: source.table("companies", { key: "id", cursor: "updated" }),
+            to: target.target("company"),
+            map: (r: { name: string }) => ({ title: r.name }),
+          },
+        },
+      })
+      assert.strictEqual((yield* Runner.run(pipeline)).status, "partial")
+      // The bad row is fixed in the source (a later cursor), and another row changes meanwhile.
+      data.companies[1] = { id: 2, name: "Company 2 (fixed)", updated: 10 }
+      data.companies[0] = { id: 1, name: "Company 1 (edited)", updated: 5 }
+      const retry = yield* Runner.run(pipeline, { onlyDeadLetters: true })
+      assert.strictEqual(retry.status, "succeeded")
+      assert.strictEqual(retry.entities[0]!.created, 1)
+      const next = yield* Runner.run(pipeline)
+      assert.strictEqual(next.entities[0]!.updated, 1)
+      const one = [...target.items("company").values()].find((i) => i.originId === "company:1")!
+      assert.strictEqual(one.fields.title, "Company 1 (edited)")
+    }),
+  )
+
   it.effect("retry keeps a dependant's reason when it knows nothing new of the parent", () =>
     Effect.gen(function* () {
       const name = `records-${++pipelineNo}`
