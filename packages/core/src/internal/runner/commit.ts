@@ -94,8 +94,10 @@ export const commitUnsent = (
       })
 
 /**
- * Advances the entity's checkpoint to a chunk's last position. Called in read order once the
- * chunk is committed, so a checkpoint never passes a record that is not.
+ * Advances the entity's checkpoint to a chunk's last position before any record whose cursor is
+ * in the future (`cursorGuard.ts` picks it; none in a retry, which reads only some records).
+ * Called in read order once the chunk is committed, so a checkpoint never passes a record that
+ * is not.
  */
 export const advanceCheckpoint = (
   ctx: RunContext,
