@@ -172,7 +172,11 @@ export const commands: ReadonlyArray<CommandSpec> = [
   },
   {
     name: "failures",
-    summary: "list the dead letters: entity, key, stage, code, message, attempts",
+    summary:
+      "list the dead letters: entity, key, stage, code, message, attempts, dismissed; --dismiss acknowledges known-bad ones",
+    details: [
+      "Dismissed dead letters stay listed, are not retried, and no longer make a run exit 2; a new failure of another kind counts again.",
+    ],
     argument: pipelineArgument,
     options: [
       { name: "entity", kind: "text", value: "<entity>", description: "only this entity" },
@@ -182,10 +186,28 @@ export const commands: ReadonlyArray<CommandSpec> = [
         value: "<n>",
         description: "show at most this many (default 50)",
       },
+      {
+        name: "dismiss",
+        kind: "text",
+        value: "<key>",
+        repeatable: true,
+        description: "acknowledge the dead letters of these keys (with --entity, of that entity only)",
+      },
+      {
+        name: "dismiss-code",
+        kind: "text",
+        value: "<code>",
+        description: "acknowledge every dead letter with this code (with --entity, of that entity only)",
+      },
       state,
       json("the dead letters, with their payloads,"),
     ],
-    examples: ["failures migrate-legacy", "failures migrate-legacy --entity deal --json"],
+    examples: [
+      "failures migrate-legacy",
+      "failures migrate-legacy --entity deal --json",
+      "failures migrate-legacy --entity contact --dismiss 15 --dismiss 42",
+      "failures migrate-legacy --dismiss-code UNRESOLVED_REFERENCE",
+    ],
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL"],
   },
   {

@@ -76,9 +76,12 @@ export const render = (
   if (report.error !== undefined) lines.push(`Error: ${report.error}`)
   if (report.status === "interrupted")
     lines.push(`Stopped before the end; run \`${command} run ${pipeline}\` again to continue.`)
+  for (const w of report.warnings ?? []) lines.push(`Warning: ${w.message}`)
   if (report.deadLetters > 0) {
+    // Outstanding ones from earlier runs do not make this run partial: say so.
+    const older = report.status === "succeeded" && !report.dryRun ? " (from earlier runs)" : ""
     lines.push(
-      `Dead letters: ${Format.count(report.deadLetters)}${report.dryRun ? " (in this dry run)" : ` — see \`${command} failures ${pipeline}\`, then \`${command} retry ${pipeline}\``}`,
+      `Dead letters: ${Format.count(report.deadLetters)}${older}${report.dryRun ? " (in this dry run)" : ` — see \`${command} failures ${pipeline}\`, then \`${command} retry ${pipeline}\``}`,
     )
   } else lines.push("Dead letters: 0")
   lines.push(`State: ${report.stateLocation}`)

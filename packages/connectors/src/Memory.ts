@@ -137,6 +137,7 @@ export const source = (name: string, data: Readonly<Record<string, ReadonlyArray
                       key,
                       data: row,
                       position: { cursor: Json.toJson(row[spec.cursor]), key: parts.map(Json.toJson) },
+                      cursor: row[spec.cursor],
                     }
               }),
               Stream.rechunk(spec.chunkSize ?? 1000),

@@ -240,11 +240,12 @@ export const make = (config: RestConfig): Effect.Effect<RestClient, Source.Sourc
         }
         const key = SourceKey.make(parts.length === 1 ? parts[0]! : parts)
         if (!spec.incremental) return Effect.succeed({ key, data })
+        const cursor = Body.at(data, spec.incremental.cursorField)
         const position: IncrementalRead.Position = {
-          cursor: Json.toJson(Body.at(data, spec.incremental.cursorField)),
+          cursor: Json.toJson(cursor),
           key: parts.map(Json.toJson),
         }
-        return Effect.succeed({ key, data, position })
+        return Effect.succeed({ key, data, position, cursor })
       }
     }
 

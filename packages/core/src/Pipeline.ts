@@ -76,6 +76,12 @@ export interface Options {
   readonly originator?: string | undefined
   /** Records read per chunk from sources and buffered between stages. Default 500. */
   readonly bufferSize?: number | undefined
+  /**
+   * How far past a run's start (milliseconds) a record's cursor may be before it counts as in
+   * the future: the checkpoint never passes such a record, so it is read again by every run
+   * (see the README's "cursor guard"). Default 5 minutes, for clocks that drift.
+   */
+  readonly cursorToleranceMs?: number | undefined
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a sink of any target type; entities' targets are checked against its kind

@@ -8,16 +8,37 @@ export interface EntityReport extends Counters {
   readonly durationMs: number
 }
 
+/** Something a run did that a user should know, though nothing failed. */
+export interface RunWarning {
+  readonly entity: string
+  /**
+   * `FUTURE_CURSOR`: records whose cursor is later than the run's start (or `infinity`); they
+   * are written, but the checkpoint stays before them, so every run reads them again (and
+   * skips them while unchanged) until their time has come.
+   */
+  readonly code: "FUTURE_CURSOR"
+  readonly message: string
+  /** The records' keys (the first ones, when there are many). */
+  readonly keys: ReadonlyArray<string>
+}
+
 /** What a run did; printed as a table, or as JSON with `--json`. */
 export interface RunReport {
   readonly pipeline: string
   readonly runId: string
-  /** `succeeded`: all written; `partial`: done with dead letters; `failed`; `interrupted`. */
+  /**
+   * What this run did: `succeeded` (dead letters of earlier runs may be outstanding), `partial`
+   * (a record failed in this run, apart from failures a user dismissed), `failed`, `interrupted`.
+   */
   readonly status: RunStatus
   readonly dryRun: boolean
   readonly entities: ReadonlyArray<EntityReport>
-  /** Dead letters of the pipeline after the run (this run's and older unresolved ones). */
+  /** Dead letters of the pipeline after the run that count: this run's and older ones, not dismissed. */
   readonly deadLetters: number
+  /** Records that failed in this run and count (not a dismissed failure again); absent in older reports. */
+  readonly failedNow?: number | undefined
+  /** What the run warns about, e.g. records with a cursor in the future. */
+  readonly warnings?: ReadonlyArray<RunWarning> | undefined
   readonly durationMs: number
   /** Where the state is, for the "see `pipeline failures`" hint. */
   readonly stateLocation: string
@@ -25,6 +46,9 @@ export interface RunReport {
   readonly error?: string | undefined
 }
 
-/** The process exit code documented in the README: 0 done, 1 failed, 2 done with dead letters. */
+/**
+ * The process exit code documented in the README: 0 done, 1 failed or stopped, 2 done with
+ * records that failed in this run (older or dismissed dead letters do not count).
+ */
 export const exitCode = (report: RunReport): 0 | 1 | 2 =>
-  report.status === "failed" || report.status === "interrupted" ? 1 : report.deadLetters > 0 ? 2 : 0
+  report.status === "failed" || report.status === "interrupted" ? 1 : report.status === "partial" ? 2 : 0

@@ -1,9 +1,11 @@
 import { Chunk, Clock, Data, Effect, Ref, Stream } from "effect"
 import { classifyChunk } from "./internal/runner/classify.js"
-import { advanceCheckpoint, commitUnsent } from "./internal/runner/commit.js"
+import { advanceCheckpoint, commit, commitUnsent } from "./internal/runner/commit.js"
 import { connectSources, credentialsOf } from "./internal/runner/connect.js"
 import * as Context from "./internal/runner/context.js"
+import * as CursorGuard from "./internal/runner/cursorGuard.js"
 import { linkDeferred } from "./internal/runner/deferredLinks.js"
+import * as Duplicates from "./internal/runner/duplicates.js"
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
 import { type Outcome, prepare } from "./internal/runner/prepare.js"
@@ -45,6 +47,11 @@ export interface RunOptions {
   readonly stop?: Effect.Effect<void> | undefined
   /** Records per id-map lookup and per checkpoint step. Default: the pipeline's bufferSize or 500. */
   readonly chunkSize?: number | undefined
+  /**
+   * How far past the run's start (milliseconds) a cursor may be before the checkpoint stops
+   * before it. Default: the pipeline's `cursorToleranceMs`, or 5 minutes.
+   */
+  readonly cursorToleranceMs?: number | undefined
   /** How long the pipeline lock is held without renewal; a dead holder loses it after this. */
   readonly lockLeaseMs?: number | undefined
   /**
@@ -197,6 +204,11 @@ export const run = (
           onlyDeadLetters: options.onlyDeadLetters ?? false,
           chunkSize: options.chunkSize ?? pipeline.options?.bufferSize ?? 500,
         },
+        cursorLimit:
+          startedAt +
+          (options.cursorToleranceMs ??
+            pipeline.options?.cursorToleranceMs ??
+            CursorGuard.defaultToleranceMs),
       })
       if (options.stop) yield* options.stop.pipe(Effect.zipRight(ctx.stop), Effect.forkScoped)
       // Losing the lock (another process took it after our lease ran out) stops the run the same way.
@@ -235,24 +247,58 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
     const entity = ctx.pipeline.entities[name]!
     const counters = yield* Ref.make(Progress.emptyCounters)
     if (!ctx.dryRun) yield* reconcilePending(ctx, { name, target: entity.to })
-    const { records, deadKeys } = yield* read(ctx, { name, entity, conn })
+    const reading = yield* read(ctx, { name, entity, conn })
     const bump = (delta: Partial<Progress.Counters>) =>
       Ref.update(counters, (c) => Progress.add(c, delta)).pipe(
         Effect.zipRight(ctx.progress.advance(name, delta)),
       )
-    const er: Context.EntityRun = { name, entity, target: entity.to, conn, deadKeys, bump }
+    const er: Context.EntityRun = {
+      name,
+      entity,
+      target: entity.to,
+      conn,
+      deadKeys: reading.deadKeys,
+      duplicates: new Set(reading.duplicateKeys),
+      bump,
+    }
     const preparer = prepare(ctx.pipeline.name, name, entity)
-    yield* records.pipe(
+    const duplicates = Duplicates.finder(name)
+    const guard = CursorGuard.guard(ctx.cursorLimit)
+    yield* reading.records.pipe(
       Stream.grouped(ctx.reading.chunkSize),
-      // Records are prepared one chunk after another, in read order, as steps may expect.
-      Stream.mapEffect((chunk) => preparer.chunk(Chunk.toReadonlyArray(chunk))),
-      // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
-      Stream.mapEffect((outcomes) => throughStages(ctx, er, outcomes), {
-        concurrency: entity.inOrder === true ? 1 : 2,
+      // Chunk after chunk, in read order: copies of a key are found, and the checkpoint's
+      // position chosen, as records come; records are prepared in order, as steps may expect.
+      Stream.mapEffect((chunk) => {
+        const records = Chunk.toReadonlyArray(chunk)
+        const guarded = guard.chunk(records)
+        // A retry reads only some records: its positions say nothing of the ones between.
+        const checkpoint = ctx.reading.onlyDeadLetters ? undefined : guarded
+        const deduplicated = duplicates.chunk(records)
+        for (const d of deduplicated.duplicates) er.duplicates.add(d.key)
+        return Effect.map(preparer.chunk(deduplicated.records), (outcomes) => ({
+          outcomes:
+            deduplicated.duplicates.length === 0 ? outcomes : [...outcomes, ...deduplicated.duplicates],
+          checkpoint,
+        }))
       }),
+      // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
+      Stream.mapEffect(
+        ({ outcomes, checkpoint }) => Effect.as(throughStages(ctx, er, outcomes), checkpoint),
+        {
+          concurrency: entity.inOrder === true ? 1 : 2,
+        },
+      ),
       // Chunks complete in read order here, so a checkpoint never passes a record that is not committed.
       Stream.runForEach((position) => advanceCheckpoint(ctx, name, position)),
     )
+    const future = guard.future()
+    if (future.count > 0) {
+      const message = CursorGuard.warning(name, future, ctx.cursorLimit)
+      ctx.warnings.push({ entity: name, code: "FUTURE_CURSOR", message, keys: future.keys })
+      yield* ctx.progress.note(message)
+    }
+    if (reading.fromStart && !(yield* ctx.isStopping))
+      yield* clearFixedDuplicates(ctx, er, reading, duplicates)
     yield* ctx.progress.finish(name)
     const counted = yield* Ref.get(counters)
     const durationMs = (yield* Clock.currentTimeMillis) - started
@@ -260,8 +306,25 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
   })
 
 /**
+ * After a read of every record: a key with a `DUPLICATE_KEY` dead letter that the source now
+ * holds once, and that did not fail otherwise in this run, was written (or is unchanged), so it
+ * leaves the dead letters.
+ */
+const clearFixedDuplicates = (
+  ctx: Context.RunContext,
+  er: Context.EntityRun,
+  reading: { readonly duplicateKeys: ReadonlySet<string> },
+  duplicates: Duplicates.DuplicateFinder,
+) => {
+  const fixed = [...reading.duplicateKeys].filter(
+    (key) => duplicates.seen(key) === 1 && !ctx.failed.has(Context.recordKey(er.name, key)),
+  )
+  return fixed.length === 0 ? Effect.void : commit(ctx, er.name, { created: [], recovered: fixed })
+}
+
+/**
  * One chunk: classify against the id map, resolve references, commit what is not sent, send
- * creates and updates. Answers the chunk's last position, for the checkpoint.
+ * creates and updates.
  */
 const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes: ReadonlyArray<Outcome>) =>
   Effect.gen(function* () {
@@ -276,7 +339,6 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
       unchanged: classified.unchanged.length,
     })
     yield* writeChunk(ctx, er, resolved.creates, resolved.updates)
-    return outcomes[outcomes.length - 1]?.position
   }).pipe(Effect.mapError(runFailure(ctx.pipeline.name, ctx.store.location, er.name)))
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */

@@ -21,6 +21,13 @@ export interface SourceRecord {
    * follows. Opaque to the runner (any JSON), absent when the stream is not incremental.
    */
   readonly position?: Json | undefined
+  /**
+   * The record's own cursor value as read (a `Date`, a date text, `"infinity"`, a number), absent
+   * when the stream is not incremental. The runner keeps the checkpoint from passing a cursor in
+   * the future, so one far-future row cannot hide every later change. Optional: a source that
+   * leaves it out gets no such guard.
+   */
+  readonly cursor?: unknown
   /** The record's columns or properties, values already mapped to JavaScript. */
   readonly data: Readonly<Record<string, unknown>>
 }

@@ -1,4 +1,7 @@
-/** `pipeline failures`: the dead letters of a pipeline. */
+/**
+ * `pipeline failures`: the dead letters of a pipeline; `--dismiss <key...>` / `--dismiss-code`
+ * acknowledge known-bad records (listed as dismissed, not retried, no exit 2).
+ */
 
 import { StateStore } from "@b24etl/core/StateStore"
 import { Command, Options } from "@effect/cli"
@@ -27,6 +30,18 @@ export const failures = Command.make(
       Options.withDescription("show at most this many (default 50)"),
       Options.withDefault(50),
     ),
+    dismiss: Options.text("dismiss").pipe(
+      Options.withDescription(
+        "acknowledge the dead letters of these keys (with --entity, of that entity only): they stay listed as dismissed, are not retried, and no longer make a run exit 2; a new failure of another kind counts again",
+      ),
+      Options.repeated,
+    ),
+    dismissCode: Options.text("dismiss-code").pipe(
+      Options.withDescription(
+        "acknowledge every dead letter with this code (with --entity, of that entity only)",
+      ),
+      Options.optional,
+    ),
     state: stateOption,
     json: jsonOption,
   },
@@ -44,6 +59,28 @@ export const failures = Command.make(
               ? loaded.value.order
               : [...new Set((yield* store.idMapCounts(name)).map((c) => c.entity))]
             if (entity !== undefined && known.length > 0) yield* checkEntities(name, known, [entity])
+            const hint = hintName(reference)
+            const code = Option.getOrUndefined(args.dismissCode)
+            if (args.dismiss.length > 0 || code !== undefined) {
+              const dismissed = yield* store.dismissDeadLetters(name, {
+                entity,
+                keys: args.dismiss.length > 0 ? args.dismiss : undefined,
+                code,
+              })
+              const which = [
+                entity === undefined ? undefined : `entity ${entity}`,
+                args.dismiss.length > 0
+                  ? `key${args.dismiss.length > 1 ? "s" : ""} ${args.dismiss.join(", ")}`
+                  : undefined,
+                code === undefined ? undefined : `code ${code}`,
+              ]
+                .filter((w) => w !== undefined)
+                .join(", ")
+              yield* Console.log(
+                `Dismissed ${Format.count(dismissed)} dead letter${dismissed === 1 ? "" : "s"} of pipeline ${name} (${which}). They stay listed; \`${invocation} retry ${hint}\` skips them, and runs no longer exit 2 for them unless they fail another way.`,
+              )
+              return
+            }
             // All of them, to list keys in natural order (2 before 10) before taking the first `--limit`.
             const all = yield* store.deadLetters(name, { entity })
             const rank = (e: string) => (known.includes(e) ? known.indexOf(e) : known.length)
@@ -73,15 +110,23 @@ export const failures = Command.make(
                   { header: "STAGE" },
                   { header: "CODE" },
                   { header: "ATTEMPTS", align: "right" },
+                  { header: "DISMISSED" },
                   { header: "MESSAGE" },
                 ],
-                letters.map((d) => [d.entity, d.sourceKey, d.stage, d.code, String(d.attempts), d.message]),
+                letters.map((d) => [
+                  d.entity,
+                  d.sourceKey,
+                  d.stage,
+                  d.code,
+                  String(d.attempts),
+                  d.dismissedAt === null ? "" : d.dismissedAt.toISOString().slice(0, 10),
+                  d.message,
+                ]),
               ),
             )
-            const hint = hintName(reference)
             yield* Console.log("")
             yield* Console.log(
-              `${letters.length < all.length ? `Showing ${Format.count(letters.length)} of ${Format.count(all.length)} (--limit). ` : ""}Payloads: \`${invocation} failures ${hint} --json\`. Replay after fixing: \`${invocation} retry ${hint}\`.`,
+              `${letters.length < all.length ? `Showing ${Format.count(letters.length)} of ${Format.count(all.length)} (--limit). ` : ""}Payloads: \`${invocation} failures ${hint} --json\`. Replay after fixing: \`${invocation} retry ${hint}\`; acknowledge known-bad ones: \`${invocation} failures ${hint} --dismiss <key...>\`.`,
             )
           }),
         )
@@ -89,4 +134,8 @@ export const failures = Command.make(
       }),
       { json: args.json },
     ),
-).pipe(Command.withDescription("list the dead letters: entity, key, stage, code, message, attempts"))
+).pipe(
+  Command.withDescription(
+    "list the dead letters: entity, key, stage, code, message, attempts, dismissed; --dismiss acknowledges known-bad ones",
+  ),
+)

@@ -443,7 +443,7 @@ const recordOf = (client: Client, plan: Plan) => {
             : Json.toJson(value),
       key: keys.map((k) => Json.toJson(row[k])),
     }
-    return { key: sourceKey, position, data }
+    return { key: sourceKey, position, cursor: value, data }
   }
   const next = (row: Record<string, unknown>) => {
     const value = cursor === undefined ? undefined : row[cursor]

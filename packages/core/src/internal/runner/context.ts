@@ -1,9 +1,10 @@
 import { Deferred, Effect } from "effect"
 import type * as Pipeline from "../../Pipeline.js"
 import type * as Progress from "../../Progress.js"
+import type { RunWarning } from "../../Report.js"
 import type * as Sink from "../../Sink.js"
 import type * as Source from "../../Source.js"
-import type { StateStore } from "../../StateStore.js"
+import type { DeadLetter, StateStore } from "../../StateStore.js"
 import type { DeferredLink } from "./deferredLinks.js"
 
 /**
@@ -40,6 +41,20 @@ export interface RunContext {
   readonly dryRunIds: Map<string, string>
   /** Links to make once every entity exists (cycles broken by deferral). */
   readonly deferredLinks: Array<DeferredLink>
+  /**
+   * The latest cursor time (milliseconds) a checkpoint may pass: the run's start plus a
+   * tolerance. Records with a later cursor are written but read again next time.
+   */
+  readonly cursorLimit: number
+  /** The dead letters of the entities read so far as they were when the run started, by `recordKey`. */
+  readonly letters: Map<string, Pick<DeadLetter, "code" | "message" | "dismissedAt">>
+  /**
+   * The records this run gave a dead letter, by `recordKey`: true when it counts (the run is
+   * `partial`), false when it stays dismissed (the same failure a user acknowledged).
+   */
+  readonly failed: Map<string, boolean>
+  /** What the report warns about (cursors in the future). */
+  readonly warnings: Array<RunWarning>
 }
 
 /** One entity in a run: what it reads, where it writes, and its counters. */
@@ -50,6 +65,11 @@ export interface EntityRun {
   readonly conn: Source.Connection<unknown>
   /** The entity's keys in the dead letters when it started: written now, they leave them. */
   readonly deadKeys: ReadonlySet<string>
+  /**
+   * Keys the source holds twice: their `DUPLICATE_KEY` dead letter stays when one copy is
+   * written (filled as the read finds them, and from the dead letters when the entity starts).
+   */
+  readonly duplicates: Set<string>
   /** Adds to the entity's counters and shows it. */
   readonly bump: (delta: Partial<Progress.Counters>) => Effect.Effect<void>
 }
@@ -62,7 +82,10 @@ export const originId = (entity: string, key: string): string => `${entity}:${ke
 
 /** Builds a run's context: no stop requested yet, no batch sent. */
 export const make = (
-  options: Pick<RunContext, "pipeline" | "store" | "sink" | "progress" | "dryRun" | "runId" | "reading">,
+  options: Pick<
+    RunContext,
+    "pipeline" | "store" | "sink" | "progress" | "dryRun" | "runId" | "reading" | "cursorLimit"
+  >,
 ): Effect.Effect<RunContext> =>
   Effect.gen(function* () {
     const stopping = yield* Deferred.make<void>()
@@ -78,5 +101,8 @@ export const make = (
       skipped: new Map(),
       dryRunIds: new Map(),
       deferredLinks: [],
+      letters: new Map(),
+      failed: new Map(),
+      warnings: [],
     }
   })

@@ -4,9 +4,9 @@ import { type Json, stringify, toJson } from "../../Json.js"
 import type * as Pipeline from "../../Pipeline.js"
 import * as Reference from "../../Reference.js"
 import type { SourceRecord } from "../../Source.js"
-import * as SourceKey from "../../SourceKey.js"
 import type { DeadLetterInput } from "../../StateStore.js"
 import * as Step from "../../Step.js"
+import { invalidUnicode, keyProblem } from "./storable.js"
 
 /** A record that passed decoding, the steps and the mapping: ready to be classified and sent. */
 export interface Prepared {
@@ -131,11 +131,15 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
     }
   }
   const createHash = hashFields(fields)
+  const hash = anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash
+  // After hashing, which refuses a circular value with a clear message.
+  const invalid = invalidUnicode(mapped)
+  if (invalid !== undefined) return fail(rules, record, "map", "INVALID_TEXT", invalid)
   return preparedOf(record, {
     fields,
     deferred,
     createHash,
-    hash: anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash,
+    hash,
     deleted: false,
   })
 }
@@ -185,15 +189,8 @@ const finish = (rules: Rules, record: SourceRecord, value: unknown): Outcome | E
 
 /** One record: key check, decode, steps, then `finish`. Synchronous when the entity has no schema and no steps. */
 const prepareOne = (rules: Rules, record: SourceRecord): Outcome | Effect.Effect<Outcome> => {
-  if (record.key.length > SourceKey.maxLength) {
-    return fail(
-      rules,
-      record,
-      "read",
-      "KEY_TOO_LONG",
-      `the key is ${record.key.length} characters; the id map keeps at most ${SourceKey.maxLength}`,
-    )
-  }
+  const badKey = keyProblem(record.key)
+  if (badKey !== undefined) return fail(rules, record, "read", badKey.code, badKey.message)
   const { validate, entity } = rules
   if (validate === undefined && entity.steps === undefined) return finish(rules, record, record.data)
   return Effect.gen(function* () {
@@ -224,6 +221,45 @@ const prepareOne = (rules: Rules, record: SourceRecord): Outcome | Effect.Effect
   })
 }
 
+/** A record whose preparing threw where nothing expected it (a mapping that returns a circular value, say). */
+const unexpected = (rules: Rules, record: SourceRecord, cause: unknown): Failed => {
+  let payload: Json
+  try {
+    payload = toJson(record.data)
+  } catch {
+    payload = null
+  }
+  return {
+    _tag: "Failed",
+    key: record.key,
+    position: record.position,
+    deadLetter: {
+      entity: rules.entityName,
+      sourceKey: record.key,
+      stage: "map",
+      code: "PREPARE_FAILED",
+      message: `preparing the record failed: ${
+        cause instanceof RangeError && /call stack/i.test(cause.message)
+          ? "a mapped value is circular or too deeply nested"
+          : describeCause(cause)
+      }`,
+      payload,
+    },
+  }
+}
+
+/** `prepareOne`, with anything it throws as that record's dead letter: no record ends the run. */
+const prepareSafely = (rules: Rules, record: SourceRecord): Outcome | Effect.Effect<Outcome> => {
+  try {
+    const outcome = prepareOne(rules, record)
+    return Effect.isEffect(outcome)
+      ? Effect.catchAllDefect(outcome, (cause) => Effect.succeed(unexpected(rules, record, cause)))
+      : outcome
+  } catch (cause) {
+    return unexpected(rules, record, cause)
+  }
+}
+
 /** A chunk's outcomes in order: the synchronous ones at once, the others one after another. */
 const prepareChunk = (
   rules: Rules,
@@ -233,7 +269,7 @@ const prepareChunk = (
     const outcomes = new Array<Outcome>(records.length)
     const later: Array<readonly [number, Effect.Effect<Outcome>]> = []
     for (let i = 0; i < records.length; i++) {
-      const outcome = prepareOne(rules, records[i]!)
+      const outcome = prepareSafely(rules, records[i]!)
       if (Effect.isEffect(outcome)) later.push([i, outcome])
       else outcomes[i] = outcome
     }
@@ -276,7 +312,7 @@ export const prepare = (pipeline: string, entityName: string, entity: Pipeline.A
   }
   return {
     one: (record) => {
-      const outcome = prepareOne(rules, record)
+      const outcome = prepareSafely(rules, record)
       return Effect.isEffect(outcome) ? outcome : Effect.succeed(outcome)
     },
     chunk: (records) => prepareChunk(rules, records),

@@ -5,8 +5,9 @@ import type { RunContext } from "./context.js"
 
 /**
  * The run's report and status, kept with the run in the state store: `failed` when it stopped on
- * an error or lost its lock, `interrupted` when asked to stop, `partial` with dead letters (this
- * run's or older ones), else `succeeded`.
+ * an error or lost its lock, `interrupted` when asked to stop, `partial` when a record failed in
+ * this run (not counting a dismissed dead letter that failed again the same way), else
+ * `succeeded`, even with older dead letters outstanding (the report still counts them).
  */
 export const finishRun = (
   ctx: RunContext,
@@ -25,12 +26,14 @@ export const finishRun = (
       ? run.entities.reduce((n, r) => n + r.failed, 0)
       : yield* store.deadLetterCount(pipeline.name).pipe(Effect.orElseSucceed(() => 0))
     const wasStopped = yield* ctx.isStopping
+    let failedNow = 0
+    for (const counts of ctx.failed.values()) if (counts) failedNow++
     const status =
       run.error !== undefined || run.lockLost !== undefined
         ? "failed"
         : wasStopped
           ? "interrupted"
-          : deadLetters > 0
+          : failedNow > 0
             ? "partial"
             : "succeeded"
     const report: RunReport = {
@@ -40,13 +43,19 @@ export const finishRun = (
       dryRun,
       entities: run.entities,
       deadLetters,
+      failedNow,
+      warnings: ctx.warnings,
       durationMs: (yield* Clock.currentTimeMillis) - run.startedAt,
       stateLocation: store.location,
       error: run.error ?? run.lockLost,
     }
     if (!dryRun) {
       yield* store
-        .finishRun(ctx.runId, status, toJson({ entities: run.entities, error: report.error }) as Json)
+        .finishRun(
+          ctx.runId,
+          status,
+          toJson({ entities: run.entities, error: report.error, warnings: ctx.warnings }) as Json,
+        )
         .pipe(Effect.ignore)
     }
     return report

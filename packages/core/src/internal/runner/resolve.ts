@@ -5,6 +5,7 @@ import type { DeadLetter, DeadLetterInput, StateStoreError } from "../../StateSt
 import type { Classified } from "./classify.js"
 import { type EntityRun, type RunContext, recordKey } from "./context.js"
 import type { Prepared } from "./prepare.js"
+import { keyProblem, storableKey } from "./storable.js"
 
 /** The dead letters' code for a record whose reference has no id in the target. */
 export const UNRESOLVED = "UNRESOLVED_REFERENCE"
@@ -63,7 +64,12 @@ export const lookupReferenced = (
   Effect.gen(function* () {
     const ids = new Map<string, string>()
     const pending = new Set<string>()
-    const wanted = byEntity(fieldsOfRecords.flatMap((fields) => Reference.collect(fields)))
+    // A key the id map cannot hold (too long, NUL) is in no row: asking would only fail the query.
+    const wanted = byEntity(
+      fieldsOfRecords
+        .flatMap((fields) => Reference.collect(fields))
+        .filter((r) => keyProblem(r.key) === undefined),
+    )
     if (wanted.length === 0) return { ids, pending }
     for (const row of yield* ctx.store.lookupMany(ctx.pipeline.name, wanted))
       if (row.status === "created" && row.targetId !== null)
@@ -103,6 +109,22 @@ export const resolve = (
   return { creates, updates, unresolved }
 }
 
+/** Whether this run knows anything of why a referenced record has no id (else `whyUnresolved` can only guess). */
+const knowsWhy = (
+  ref: Reference.Reference,
+  parentLetters: ReadonlyMap<string, DeadLetter>,
+  pending: ReadonlySet<string>,
+  skipped: ReadonlyMap<string, "deleted" | "filtered">,
+): boolean => {
+  const key = recordKey(ref.entity, ref.key)
+  return (
+    parentLetters.has(recordKey(ref.entity, storableKey(ref.key))) ||
+    pending.has(key) ||
+    skipped.has(key) ||
+    keyProblem(ref.key) !== undefined
+  )
+}
+
 /** Why a referenced record has no id in the target, for the dependant's dead letter. */
 export const whyUnresolved = (
   ref: Reference.Reference,
@@ -111,7 +133,8 @@ export const whyUnresolved = (
   skipped: ReadonlyMap<string, "deleted" | "filtered">,
 ): string => {
   const key = recordKey(ref.entity, ref.key)
-  const letter = parentLetters.get(key)
+  // The parent's dead letter is filed under a key the store can keep.
+  const letter = parentLetters.get(recordKey(ref.entity, storableKey(ref.key)))
   if (letter !== undefined) {
     const message = letter.message.length > 200 ? `${letter.message.slice(0, 200)}…` : letter.message
     return `that record failed (stage ${letter.stage}, ${letter.code}: ${message})`
@@ -124,12 +147,16 @@ export const whyUnresolved = (
     case "filtered":
       return "a step of its entity filtered that record out"
   }
+  const badKey = keyProblem(ref.key)
+  if (badKey !== undefined) return `that record cannot be in the id map: ${badKey.message}`
   return "that record was never written: the source has no such record, or an earlier run skipped it, or its entity has not run yet"
 }
 
 /**
  * The dead letters of records with unresolved references, each saying why per reference: the
- * parent's own dead letter is the usual answer, found with one lookup.
+ * parent's own dead letter is the usual answer, found with one lookup. When this run knows
+ * nothing of any of its references (a retry does not read the parents), a record whose dead
+ * letter already says why keeps that reason.
  */
 export const explainUnresolved = (
   ctx: RunContext,
@@ -141,22 +168,30 @@ export const explainUnresolved = (
     if (unresolved.length === 0) return []
     const letters = yield* ctx.store.lookupDeadLetters(
       ctx.pipeline.name,
-      byEntity(unresolved.flatMap((u) => u.references)),
+      byEntity(unresolved.flatMap((u) => u.references).map((r) => ({ ...r, key: storableKey(r.key) }))),
     )
     const parentLetters = new Map(letters.map((d) => [recordKey(d.entity, d.sourceKey), d]))
-    return unresolved.map((u) => ({
-      entity,
-      sourceKey: u.record.key,
-      stage: "reference",
-      code: UNRESOLVED,
-      message: u.references
-        .map(
-          (r) =>
-            `${r.field} -> ${r.entity} ${r.key}: ${whyUnresolved(r, parentLetters, pending, ctx.skipped)}`,
-        )
-        .join("; "),
-      payload: toJson(u.record.data),
-    }))
+    return unresolved.map((u) => {
+      const before = ctx.letters.get(recordKey(entity, storableKey(u.record.key)))
+      const keep =
+        before?.code === UNRESOLVED &&
+        !u.references.some((r) => knowsWhy(r, parentLetters, pending, ctx.skipped))
+      return {
+        entity,
+        sourceKey: u.record.key,
+        stage: "reference",
+        code: UNRESOLVED,
+        message: keep
+          ? before.message
+          : u.references
+              .map(
+                (r) =>
+                  `${r.field} -> ${r.entity} ${r.key}: ${whyUnresolved(r, parentLetters, pending, ctx.skipped)}`,
+              )
+              .join("; "),
+        payload: toJson(u.record.data),
+      }
+    })
   })
 
 /**
