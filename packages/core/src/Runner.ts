@@ -6,6 +6,7 @@ import * as Context from "./internal/runner/context.js"
 import { linkDeferred } from "./internal/runner/deferredLinks.js"
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
+import { checkFields, describeProblems } from "./internal/runner/preflight.js"
 import { type Outcome, prepare } from "./internal/runner/prepare.js"
 import { read } from "./internal/runner/read.js"
 import { reconcilePending } from "./internal/runner/reconcile.js"
@@ -38,6 +39,12 @@ export interface RunOptions {
   readonly entities?: ReadonlyArray<string> | undefined
   /** Only the records in the dead letters, read again from the start (`pipeline retry`). */
   readonly onlyDeadLetters?: boolean | undefined
+  /**
+   * Every record read again from the start, ignoring checkpoints (`pipeline run --full`), to
+   * re-apply a changed mapping: as in any run, only records whose payload hash differs from the
+   * one last written are updated, and nothing that exists is created again.
+   */
+  readonly full?: boolean | undefined
   /**
    * Completes when the run should stop (SIGINT/SIGTERM): reading stops, batches in flight are
    * finished and committed, and the report says `interrupted`.
@@ -73,6 +80,12 @@ export interface PlanEntityResult {
   readonly count?: number | undefined
   readonly fields: ReadonlyArray<string>
   readonly incremental: boolean
+  /**
+   * With `full`: what a `run --full` would write, every record compared with the id map by
+   * payload hash. `updates`: items changed since they were last written (a changed mapping
+   * counts); `creates`: records not in the target yet.
+   */
+  readonly changed?: { readonly updates: number; readonly creates: number } | undefined
 }
 
 export interface PlanResult {
@@ -113,6 +126,11 @@ export const plan = (
     readonly sample?: number
     /** Where the sink keeps rotating credentials; default: the state store, when one is provided. */
     readonly credentials?: Sink.Credentials | undefined
+    /**
+     * Also reads every record and counts what `run --full` would write (`changed` per entity),
+     * comparing with the id map read-only: needs the state store provided.
+     */
+    readonly full?: boolean | undefined
   } = {},
 ): Effect.Effect<PlanResult, Pipeline.DefinitionError | RunError> =>
   Effect.scoped(planPipeline(pipeline, options)).pipe(
@@ -127,7 +145,51 @@ export const plan = (
         ),
       SinkError: (e) =>
         Effect.fail(new RunError({ pipeline: pipeline.name, message: `${e.sink}: ${e.message}`, cause: e })),
+      StateStoreError: (e) =>
+        Effect.fail(
+          new RunError({
+            pipeline: pipeline.name,
+            message: `state store failed while ${e.operation}: ${e.message}`,
+            cause: e,
+          }),
+        ),
     }),
+  )
+
+/**
+ * The pre-flight check of a run, dry or not: the sink checks the fields each mapping produces on
+ * a sample of records, as `plan` does. Any problem (a misspelt field, with the nearest real one)
+ * stops the run before it reads for writing, so nothing is written without its values.
+ */
+const checkBeforeWriting = (
+  pipeline: Pipeline.Pipeline,
+  entities: ReadonlyArray<string>,
+  sources: ReadonlyMap<Source.Source<unknown>, Source.Connection<unknown>>,
+  sink: Sink.Connection,
+): Effect.Effect<void, RunError> =>
+  checkFields(pipeline, entities, sources, sink).pipe(
+    Effect.mapError(
+      (e) =>
+        new RunError({
+          pipeline: pipeline.name,
+          message:
+            e._tag === "SinkError"
+              ? `cannot check the mapped fields with ${e.sink}: ${e.message}`
+              : `cannot read a sample of source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}`,
+          cause: e,
+        }),
+    ),
+    Effect.flatMap((problems) =>
+      problems.length === 0
+        ? Effect.void
+        : Effect.fail(
+            new RunError({
+              pipeline: pipeline.name,
+              entity: problems[0]!.entity,
+              message: `the mappings do not fit the target, nothing was written: ${describeProblems(problems)}. Fix the mappings (\`pipeline plan ${pipeline.name}\` lists the same problems)`,
+            }),
+          ),
+    ),
   )
 
 /**
@@ -180,6 +242,7 @@ export const run = (
       const sink = yield* pipeline.sink
         .connect({ originator: Pipeline.originator(pipeline), dryRun, credentials: credentialsOf(store) })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+      yield* checkBeforeWriting(pipeline, selected, sources, sink)
 
       const runRow = dryRun
         ? { id: `dry-run-${yield* Clock.currentTimeMillis}` }
@@ -195,6 +258,7 @@ export const run = (
         reading: {
           limit: options.limit,
           onlyDeadLetters: options.onlyDeadLetters ?? false,
+          full: options.full ?? false,
           chunkSize: options.chunkSize ?? pipeline.options?.bufferSize ?? 500,
         },
       })

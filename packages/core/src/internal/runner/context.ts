@@ -19,10 +19,12 @@ export interface RunContext {
   /** Everything but the writes: nothing is sent and no state is changed. */
   readonly dryRun: boolean
   readonly runId: string
-  /** What to read: at most `limit` records, only the dead letters, in chunks of `chunkSize`. */
+  /** What to read: at most `limit` records, only the dead letters, all of them, in chunks of `chunkSize`. */
   readonly reading: {
     readonly limit: number | undefined
     readonly onlyDeadLetters: boolean
+    /** Every record from the start, ignoring checkpoints (`--full`): only what changed is written. */
+    readonly full: boolean
     readonly chunkSize: number
   }
   /** Completes once a stop is requested: reading halts, batches in flight finish and commit. */

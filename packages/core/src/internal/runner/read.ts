@@ -12,7 +12,7 @@ export interface Reading {
 
 /**
  * Starts reading an entity: from its checkpoint when the run is incremental, from the start
- * when it is limited or retries only the dead letters. Shows the source's count when it can
+ * when it is `full`, limited or retries only the dead letters. Shows the source's count when it can
  * tell. Reading halts once a stop is requested.
  */
 export const read = (
@@ -20,14 +20,14 @@ export const read = (
   er: Pick<EntityRun, "name" | "entity" | "conn">,
 ): Effect.Effect<Reading, StateStoreError> =>
   Effect.gen(function* () {
-    const { limit, onlyDeadLetters } = ctx.reading
+    const { limit, onlyDeadLetters, full } = ctx.reading
     const deadKeys = new Set(
       (yield* ctx.store.deadLetters(ctx.pipeline.name, { entity: er.name, limit: 1_000_000_000 })).map(
         (d) => d.sourceKey,
       ),
     )
     const after =
-      onlyDeadLetters || limit !== undefined
+      onlyDeadLetters || full || limit !== undefined
         ? undefined
         : Option.getOrUndefined(yield* ctx.store.checkpoint(ctx.pipeline.name, er.name))
     const request = { after, limit }

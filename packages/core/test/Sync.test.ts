@@ -1,0 +1,144 @@
+/**
+ * Keeping the target equal to the source once migrated: the run's pre-flight check of the mapped
+ * fields, `--full` re-applying a changed mapping, and the `delete` policy for records the source
+ * marks deleted. Against the in-memory sink and source, with an embedded state store.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { afterAll } from "vitest"
+import * as Pipeline from "../src/Pipeline.js"
+import * as Progress from "../src/Progress.js"
+import { ref } from "../src/Reference.js"
+import * as Runner from "../src/Runner.js"
+import { StateStore } from "../src/StateStore.js"
+import * as StateStoreSql from "../src/StateStoreSql.js"
+import * as MemorySink from "./fixtures/MemorySink.js"
+import * as MemorySource from "./fixtures/MemorySource.js"
+
+interface Company {
+  readonly id: number
+  name: string
+  updated: number
+  deleted: boolean
+}
+
+interface Person {
+  readonly id: number
+  name: string
+  company_id: number | null
+  deleted: boolean
+}
+
+let pipelineNo = 0
+
+/**
+ * Companies (incremental: a cursor on `updated`) and their contacts (compared by hash). `title`
+ * maps a company's name; a test changes the mapping through `mapping.suffix`.
+ */
+const setup = (options: { readonly deleted?: "ignore"; readonly companyField?: string } = {}) => {
+  const name = `test-sync-${++pipelineNo}`
+  const data = {
+    companies: Array.from(
+      { length: 10 },
+      (_, i): Company => ({ id: i + 1, name: `Company ${i + 1}`, updated: 100 + i, deleted: false }),
+    ),
+    people: Array.from(
+      { length: 20 },
+      (_, i): Person => ({ id: i + 1, name: `Person ${i + 1}`, company_id: (i % 10) + 1, deleted: false }),
+    ),
+  }
+  const mapping = { suffix: (_: Company): string => "" }
+  const source = MemorySource.make(
+    "legacy",
+    data as unknown as Record<string, Array<Record<string, unknown>>>,
+  )
+  const target = MemorySink.make()
+  const policy = options.deleted
+  const pipeline = Pipeline.make({
+    name,
+    sink: target.sink,
+    entities: {
+      company: {
+        from: source.table("companies", { key: "id", cursor: "updated" }),
+        to: target.target("company"),
+        map: (r: Company) => ({ [options.companyField ?? "title"]: `${r.name}${mapping.suffix(r)}` }),
+        ...(policy ? { deleted: { when: (r: Company) => r.deleted, policy } } : {}),
+      },
+      contact: {
+        from: source.table("people", { key: "id" }),
+        to: target.target("contact"),
+        references: ["company"],
+        map: (r: Person) => ({ name: r.name, companyId: ref("company", r.company_id) }),
+        ...(policy ? { deleted: { when: (r: Person) => r.deleted, policy } } : {}),
+      },
+    },
+  })
+  return { data, target, pipeline, name, mapping }
+}
+
+const stateDir = mkdtempSync(join(tmpdir(), "b24etl-sync-"))
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
+const StoreLayer = Layer.merge(StateStoreSql.layerPglite(stateDir), Progress.silent)
+
+layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Sync", (it) => {
+  it.effect("a mapped field the target does not know stops the run (and the dry run) before any write", () =>
+    Effect.gen(function* () {
+      const { target, pipeline, name } = setup({ companyField: "badTitle" })
+      for (const dryRun of [false, true]) {
+        const error = yield* Effect.flip(Runner.run(pipeline, { dryRun }))
+        assert.strictEqual(error._tag, "RunError")
+        if (error._tag !== "RunError") return
+        assert.strictEqual(error.entity, "company")
+        assert.include(error.message, "company.badTitle: unknown field badTitle")
+        assert.include(error.message, "nothing was written")
+      }
+      assert.deepStrictEqual(target.state.calls, { create: 0, update: 0, find: 0 })
+      const store = yield* StateStore
+      assert.deepStrictEqual(yield* store.idMapCounts(name), [])
+      assert.deepStrictEqual(yield* store.recentRuns(name, 5), [], "no run was started")
+    }),
+  )
+
+  it.effect("--full re-reads every record and updates exactly what a changed mapping changes", () =>
+    Effect.gen(function* () {
+      const { target, pipeline, mapping } = setup()
+      const first = yield* Runner.run(pipeline)
+      assert.strictEqual(first.status, "succeeded")
+      mapping.suffix = (r) => (r.id <= 3 ? " Ltd" : "")
+
+      // An incremental run reads nothing past the checkpoint: the new mapping is not applied.
+      const incremental = yield* Runner.run(pipeline, { entities: ["company"] })
+      assert.strictEqual(incremental.entities[0]!.read, 0)
+
+      const planned = yield* Runner.plan(pipeline, { full: true })
+      assert.deepStrictEqual(
+        planned.entities.map((e) => [e.entity, e.changed]),
+        [
+          ["company", { updates: 3, creates: 0 }],
+          ["contact", { updates: 0, creates: 0 }],
+        ],
+      )
+
+      const createsBefore = target.state.calls.create
+      const full = yield* Runner.run(pipeline, { full: true })
+      assert.strictEqual(full.status, "succeeded")
+      assert.deepStrictEqual(
+        full.entities.map((e) => [e.entity, e.read, e.created, e.updated, e.unchanged]),
+        [
+          ["company", 10, 0, 3, 7],
+          ["contact", 20, 0, 0, 20],
+        ],
+      )
+      assert.strictEqual(target.state.calls.create, createsBefore)
+      const titles = [...target.items("company").values()].map((c) => c.fields.title).sort()
+      assert.includeMembers(titles, ["Company 1 Ltd", "Company 2 Ltd", "Company 3 Ltd", "Company 4"])
+      assert.strictEqual(target.items("company").size, 10)
+
+      const again = yield* Runner.plan(pipeline, { full: true })
+      assert.deepStrictEqual(again.entities[0]!.changed, { updates: 0, creates: 0 })
+    }),
+  )
+})
