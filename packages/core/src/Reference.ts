@@ -17,19 +17,20 @@ export interface Reference {
 
 /**
  * `ref("company", row.company_id)`: a reference to the `company` record whose legacy key is
- * `row.company_id`. A null or undefined key means "no link" and gives `undefined`, which the
- * runner drops from the fields.
+ * `row.company_id`. A null, undefined or empty key means "no link" and gives `null`, which the
+ * runner keeps in the fields: the sink leaves it out of a create and clears the link on an update
+ * (a field left out of the mapping would leave the old link in place).
  */
 export function ref(entity: string, key: SourceKey.KeyPart | ReadonlyArray<SourceKey.KeyPart>): Reference
 export function ref(
   entity: string,
   key: SourceKey.KeyPart | ReadonlyArray<SourceKey.KeyPart> | null | undefined,
-): Reference | undefined
+): Reference | null
 export function ref(
   entity: string,
   key: SourceKey.KeyPart | ReadonlyArray<SourceKey.KeyPart> | null | undefined,
-): Reference | undefined {
-  if (key === null || key === undefined || key === "") return undefined
+): Reference | null {
+  if (key === null || key === undefined || key === "") return null
   return { [TypeId]: TypeId, entity, key: SourceKey.make(key) }
 }
 
@@ -49,7 +50,8 @@ export const collect = (fields: Readonly<Record<string, unknown>>): ReadonlyArra
 /**
  * Replaces references by target ids. `resolve` answers the target id of a reference or
  * `undefined` when it cannot be resolved; the unresolved ones are returned so the caller can
- * dead-letter the record instead of sending a broken link.
+ * dead-letter the record instead of sending a broken link. A field whose value is `undefined` or
+ * `null` ("no value", e.g. a link to nothing) is kept as `null`, so an update can clear it.
  */
 export const resolve = (
   fields: Readonly<Record<string, unknown>>,
@@ -61,7 +63,10 @@ export const resolve = (
   const unresolved: Array<Reference & { readonly field: string }> = []
   const out: Record<string, unknown> = {}
   for (const [field, value] of Object.entries(fields)) {
-    if (value === undefined) continue
+    if (value === undefined || value === null) {
+      out[field] = null
+      continue
+    }
     const visit = (v: unknown): unknown => {
       if (isReference(v)) {
         const id = lookup(v)

@@ -5,8 +5,8 @@ import type { StateStoreError } from "./StateStore.js"
 /**
  * The sink contract, version 1. The runner owns ordering, batching, reference resolution, the id
  * map and the exactly-once protocol; a sink only knows how to talk to its target system:
- * create a batch, update a batch, find what an interrupted call may have created, and check a
- * plan before anything is written.
+ * create a batch, update a batch, delete a batch (optional), find what an interrupted call may
+ * have created, and check a plan before anything is written.
  */
 export const version = 1 as const
 
@@ -37,6 +37,12 @@ export interface SinkUpdate {
   readonly sourceKey: SourceKey
   readonly targetId: string
   readonly fields: Readonly<Record<string, unknown>>
+}
+
+/** A deletion of an item that exists in the target system. */
+export interface SinkDelete {
+  readonly sourceKey: SourceKey
+  readonly targetId: string
 }
 
 /** The outcome of one item of a batch, index-aligned with the batch. */
@@ -104,6 +110,14 @@ export interface Connection<T extends Target = Target> {
     target: T,
     items: ReadonlyArray<SinkUpdate>,
   ) => Effect.Effect<ReadonlyArray<ItemResult>, SinkError>
+  /**
+   * Deletes the items; the answer is index-aligned with `items`. An item the target system no
+   * longer has counts as deleted (`Written` with its id), so a deletion may be sent again after
+   * an interrupted call. Optional: a sink without it cannot apply a `delete` policy.
+   */
+  readonly delete?:
+    | ((target: T, items: ReadonlyArray<SinkDelete>) => Effect.Effect<ReadonlyArray<ItemResult>, SinkError>)
+    | undefined
   /**
    * Finds items an earlier, interrupted `create` may have made, by their `originId`.
    * Answers originId -> target id for the ones that exist.

@@ -4,8 +4,11 @@
  * - `create`: `crm.item.batchImport`, at most 20 items per request, every item stamped with its
  *   identity (`originatorId` + `originId`, or `xmlId`); per-item errors come back as `Rejected`
  *   (`internal/connection/imports.ts`).
- * - `update`: `batch` of up to 50 `crm.item.update` commands per request
- *   (`internal/connection/updates.ts`).
+ * - `update`: `batch` of up to 50 `crm.item.update` commands per request, multi-fields as a diff
+ *   against the items' current values, links without a value cleared
+ *   (`internal/connection/updates.ts`, `multiFields.ts`, `links.ts`).
+ * - `delete`: `batch` of up to 50 `crm.item.delete` commands per request; an item already gone
+ *   counts as deleted (`internal/connection/deletes.ts`).
  * - `find`: `crm.item.list` by identity, 50 ids per filter, paged by `>id`
  *   (`internal/connection/find.ts`).
  * - `plan`: `crm.item.fields` per type, unknown field names with the nearest real one, and an
@@ -17,6 +20,7 @@
 import type * as Sink from "@b24etl/core/Sink"
 import { Effect } from "effect"
 import type * as Bitrix24Client from "./Bitrix24Client.js"
+import * as Deletes from "./internal/connection/deletes.js"
 import * as Find from "./internal/connection/find.js"
 import * as Imports from "./internal/connection/imports.js"
 import * as Plan from "./internal/connection/plan.js"
@@ -62,8 +66,9 @@ export const make = (
         Effect.asVoid,
       ),
       plan: Plan.make(client, { dryRun, concurrency }, typeFields),
-      create: Imports.make(client, { originator, dryRun }),
-      update: Updates.make(client, { dryRun }),
+      create: Imports.make(client, { originator, dryRun }, typeFields),
+      update: Updates.make(client, { dryRun }, typeFields),
+      delete: Deletes.make(client, { dryRun }),
       find: Find.make(client, originator, typeFields),
     }
     return connection

@@ -155,7 +155,8 @@ export const dateTime = (value: Date | string): string => {
 export type Id = number | string
 /** A link: an id, or a reference the runner resolves to one before the item is sent. */
 export type Link = Id | Reference | null | undefined
-export type Links = ReadonlyArray<Id | Reference | undefined>
+/** Links to several items; `null` or `[]` is none (an update clears them). */
+export type Links = ReadonlyArray<Id | Reference | null | undefined> | null
 export type YN = "Y" | "N" | boolean
 
 /** `ufCrm...` (camelCase) or `UF_CRM_...` user fields: strings, numbers, `Y`/`N`, dates, files, money, lists. */

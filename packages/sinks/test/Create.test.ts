@@ -175,8 +175,11 @@ describe("find", () => {
 
   it.scopedLive("a timeout after sending is ambiguous; the portal went on and find sees the items", () =>
     Effect.gen(function* () {
-      const emulator = yield* portal({ latencyMs: 600 })
+      const emulator = yield* portal()
       const conn = yield* connect(webhookSink(emulator, { timeout: "200 millis" }))
+      // The connection reads the type's fields (crm.item.fields) once, before the slow import.
+      yield* conn.plan([{ entity: "company", target: Bitrix24.company, fields: ["title"] }])
+      yield* emulator.setLatency(600)
       const batch = items("company", 5, (i) => ({ title: `Slow ${i}` }))
       const failed = yield* Effect.either(conn.create(Bitrix24.company, batch))
       assert.isTrue(Either.isLeft(failed))

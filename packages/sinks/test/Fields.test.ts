@@ -108,7 +108,7 @@ describe("conversions", () => {
     assert.strictEqual(phone._tag === "Rejected" && phone.code, "CRM_FIELD_ERROR_VALUE_NOT_VALID")
   })
 
-  it("turns import multi-fields into update's fm", () => {
+  it("turns import multi-fields into update's fm: new values keyed n0, n1... on an item without any", () => {
     assert.deepStrictEqual(
       Connection.toUpdateFields({
         title: "x",
@@ -117,10 +117,10 @@ describe("conversions", () => {
       }),
       {
         title: "x",
-        fm: [
-          { typeId: "PHONE", valueType: "MOBILE", value: "1" },
-          { typeId: "EMAIL", valueType: "WORK", value: "a@b" },
-        ],
+        fm: {
+          n0: { typeId: "PHONE", valueType: "MOBILE", value: "1" },
+          n1: { typeId: "EMAIL", valueType: "WORK", value: "a@b" },
+        },
       },
     )
   })

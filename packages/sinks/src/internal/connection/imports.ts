@@ -9,8 +9,10 @@ import { Effect } from "effect"
 import type * as Bitrix24Client from "../../Bitrix24Client.js"
 import * as Target from "../../Target.js"
 import * as History from "../history.js"
+import * as Links from "./links.js"
 import { type Prepared, prepareAll, prepareFields } from "./prepare.js"
 import { asTarget, chunks, fieldOf, isObject, sinkName, splitOnRefusal } from "./requests.js"
+import type { TypeFields } from "./typeFields.js"
 
 /** Items per `crm.item.batchImport` (the portal refuses 21). */
 export const batchSize = 20
@@ -59,11 +61,19 @@ const importBatch = (
       splitOnRefusal(data, (part) => importBatch(client, target, part), false),
     )
 
-/** An item's fields for the portal, with the identity the sink sets itself. */
-const prepareCreate = (target: Target.Target, originator: string, item: Sink.SinkItem): Prepared => {
-  const prepared = prepareFields(item.fields)
+/**
+ * An item's fields for the portal, with the identity the sink sets itself. Links without a value
+ * are left out: a new item has none to clear.
+ */
+const prepareCreate = (
+  target: Target.Target,
+  originator: string,
+  known: TypeFields,
+  item: Sink.SinkItem,
+): Prepared => {
+  const prepared = prepareFields(item.fields, known)
   if (prepared._tag !== "Ok") return prepared
-  const fields = { ...prepared.fields }
+  const fields = Links.forCreate(prepared.fields)
   if (target.identity === "origin") {
     fields.originatorId = originator
     fields.originId = item.originId
@@ -77,6 +87,7 @@ const prepareCreate = (target: Target.Target, originator: string, item: Sink.Sin
 export const make = (
   client: Bitrix24Client.Client,
   options: { readonly originator: string; readonly dryRun: boolean },
+  typeFields: (target: Target.Target) => Effect.Effect<TypeFields, Sink.SinkError>,
 ): Sink.Connection<Target.Target>["create"] => {
   const { originator, dryRun } = options
   const history = History.tracker()
@@ -85,7 +96,10 @@ export const make = (
   return (target0, items) =>
     Effect.gen(function* () {
       const target = yield* asTarget(target0)
-      const { results, ok, fieldsAt } = prepareAll(items, (item) => prepareCreate(target, originator, item))
+      const known = yield* typeFields(target)
+      const { results, ok, fieldsAt } = prepareAll(items, (item) =>
+        prepareCreate(target, originator, known, item),
+      )
       for (const batch of chunks(ok, batchSize)) {
         // An item whose createdTime would arrive out of order is refused here, saying why.
         const refusals = history.check(target.entityTypeId, batch.map(fieldsAt))

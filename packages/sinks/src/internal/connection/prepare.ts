@@ -6,6 +6,7 @@ import * as Reference from "@b24etl/core/Reference"
 import * as Sink from "@b24etl/core/Sink"
 import * as Fields from "../../Fields.js"
 import { isObject } from "./requests.js"
+import { type FieldInfo, fieldNamed, type TypeFields } from "./typeFields.js"
 
 /** The fields ready to send, or the item's rejection. */
 export type Prepared = { readonly _tag: "Ok"; readonly fields: Record<string, unknown> } | Sink.ItemResult
@@ -16,9 +17,11 @@ const reject = (code: string, message: string, field?: string): Prepared =>
 /**
  * Turns mapped fields into what the portal takes: booleans as `Y`/`N`, dates as ISO text,
  * multi-fields checked (a malformed one would fail the whole import call, so it fails only its
- * item here). A reference left unresolved is refused rather than sent as a broken link.
+ * item here). A reference left unresolved is refused rather than sent as a broken link. With the
+ * type's fields (`known`, from `crm.item.fields`), a value its field cannot take is refused too:
+ * text in a number field, a list value the field does not list.
  */
-export const prepareFields = (fields: Readonly<Record<string, unknown>>): Prepared => {
+export const prepareFields = (fields: Readonly<Record<string, unknown>>, known?: TypeFields): Prepared => {
   const out: Record<string, unknown> = {}
   for (const [name, raw] of Object.entries(fields)) {
     if (raw === undefined) continue
@@ -62,9 +65,60 @@ export const prepareFields = (fields: Readonly<Record<string, unknown>>): Prepar
       const bad = checkMultiField(name as Fields.MultiFieldName, value)
       if (bad !== undefined) return bad
     }
+    const info = known === undefined ? undefined : fieldNamed(known, name)
+    if (info !== undefined) {
+      const bad = checkValue(name, value, info)
+      if (bad !== undefined) return bad
+    }
     out[name] = value
   }
   return { _tag: "Ok", fields: out }
+}
+
+const isBlank = (v: unknown): boolean => v === null || v === undefined || v === ""
+
+/** A number, or text that is one (`"12.50"`, `" 3 "`, `"1e3"`). */
+const isNumeric = (v: unknown): boolean =>
+  (typeof v === "number" && Number.isFinite(v)) ||
+  (typeof v === "string" && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(v))
+
+const shown = (v: unknown): string => {
+  const text = typeof v === "string" ? JSON.stringify(v) : String(v)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+/**
+ * A value the field's type cannot take (`crm.item.fields`): the portal would refuse it, or worse
+ * store nothing. Numbers (`integer`, `double`) must be numbers; a field that lists its values
+ * (`items`: enumerations) takes one of their `ID`s. Empty values clear a field and pass.
+ */
+const checkValue = (name: string, value: unknown, info: FieldInfo): Prepared | undefined => {
+  const values = Array.isArray(value) ? value : [value]
+  for (const v of values) {
+    if (isBlank(v)) continue
+    if ((info.type === "integer" || info.type === "double") && !isNumeric(v)) {
+      return reject(
+        "CRM_FIELD_ERROR_VALUE_NOT_VALID",
+        `field "${name}" (${info.type}) cannot take ${shown(v)}: not a number`,
+        name,
+      )
+    }
+    if (info.items !== undefined && info.items.length > 0 && !info.items.some((i) => i.ID === String(v))) {
+      const byText = info.items.find((i) => i.VALUE === String(v))
+      const listed = info.items
+        .slice(0, 10)
+        .map((i) => `${i.ID} (${i.VALUE})`)
+        .join(", ")
+      return reject(
+        "CRM_FIELD_ERROR_VALUE_NOT_VALID",
+        byText !== undefined
+          ? `field "${name}" takes the list value's ID: ${byText.ID} for ${shown(v)}`
+          : `field "${name}" has no list value ${shown(v)}; it lists ${listed}${info.items.length > 10 ? ", ..." : ""}`,
+        name,
+      )
+    }
+  }
+  return undefined
 }
 
 const checkMultiField = (name: Fields.MultiFieldName, value: unknown): Prepared | undefined => {

@@ -17,6 +17,8 @@ export interface FieldInfo {
   readonly isRequired: boolean
   readonly isReadOnly: boolean
   readonly isMultiple: boolean
+  /** The values an `enumeration` (or any listed) field takes: `ID` is what is written. */
+  readonly items?: ReadonlyArray<{ readonly ID: string; readonly VALUE: string }> | undefined
 }
 
 export interface TypeFields {
@@ -24,6 +26,15 @@ export interface TypeFields {
   /** `UF_CRM_...`, `PARENT_ID_...`, `COMPANY_ID`... -> camelCase name. */
   readonly byUpperName: ReadonlyMap<string, string>
 }
+
+const listItems = (raw: ReadonlyArray<unknown>): ReadonlyArray<{ ID: string; VALUE: string }> =>
+  raw.flatMap((i) =>
+    isObject(i) && i.ID !== undefined ? [{ ID: String(i.ID), VALUE: String(i.VALUE ?? "") }] : [],
+  )
+
+/** A field by its camelCase name or its original one (`UF_CRM_...`, `PARENT_ID_...`). */
+export const fieldNamed = (known: TypeFields, name: string): FieldInfo | undefined =>
+  known.byName.get(name) ?? known.byName.get(known.byUpperName.get(name) ?? "")
 
 const fromAnswer = (answer: Bitrix24Client.Answer): TypeFields => {
   const raw = isObject(answer.result) && isObject(answer.result.fields) ? answer.result.fields : {}
@@ -38,6 +49,7 @@ const fromAnswer = (answer: Bitrix24Client.Answer): TypeFields => {
       isRequired: isObject(d) && d.isRequired === true,
       isReadOnly: isObject(d) && d.isReadOnly === true,
       isMultiple: isObject(d) && d.isMultiple === true,
+      items: isObject(d) && Array.isArray(d.items) ? listItems(d.items) : undefined,
     }
     byName.set(name, info)
     byUpperName.set(info.upperName, name)
