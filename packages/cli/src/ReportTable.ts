@@ -14,12 +14,16 @@ const statusText: Record<Report.RunReport["status"], string> = {
 /** The run report as text; `command` is how the user runs the CLI, for the hints (`pnpm pipeline`). */
 export const render = (report: Report.RunReport, command = "pnpm pipeline"): string => {
   const n = Format.count
+  // The DELETED column only when a `delete` policy deleted something (older reports have no count).
+  const deletedOf = (e: Report.EntityReport): number => e.deleted ?? 0
+  const showDeleted = report.entities.some((e) => deletedOf(e) > 0)
   const rows = report.entities.map((e) => [
     e.entity,
     e.target,
     n(e.read),
     n(e.created),
     n(e.updated),
+    ...(showDeleted ? [n(deletedOf(e))] : []),
     n(e.unchanged),
     n(e.skipped),
     n(e.failed),
@@ -34,6 +38,7 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
       sum("read"),
       sum("created"),
       sum("updated"),
+      ...(showDeleted ? [n(report.entities.reduce((s, e) => s + deletedOf(e), 0))] : []),
       sum("unchanged"),
       sum("skipped"),
       sum("failed"),
@@ -56,6 +61,7 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
             { header: "READ", ...right },
             { header: "CREATED", ...right },
             { header: "UPDATED", ...right },
+            ...(showDeleted ? [{ header: "DELETED", ...right }] : []),
             { header: "UNCHANGED", ...right },
             { header: "SKIPPED", ...right },
             { header: "FAILED", ...right },

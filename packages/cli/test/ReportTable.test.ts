@@ -11,6 +11,7 @@ const entity = (name: string, counters: Partial<Report.EntityReport>): Report.En
   unchanged: 0,
   skipped: 0,
   failed: 0,
+  deleted: 0,
   durationMs: 0,
   ...counters,
 })

@@ -14,6 +14,8 @@ export interface Counters {
   readonly skipped: number
   /** Records sent to the dead letters. */
   readonly failed: number
+  /** Items deleted from the target because the source marks their records deleted (`delete` policy). */
+  readonly deleted: number
 }
 
 export const emptyCounters: Counters = {
@@ -23,6 +25,7 @@ export const emptyCounters: Counters = {
   unchanged: 0,
   skipped: 0,
   failed: 0,
+  deleted: 0,
 }
 
 export const add = (a: Counters, b: Partial<Counters>): Counters => ({
@@ -32,6 +35,7 @@ export const add = (a: Counters, b: Partial<Counters>): Counters => ({
   unchanged: a.unchanged + (b.unchanged ?? 0),
   skipped: a.skipped + (b.skipped ?? 0),
   failed: a.failed + (b.failed ?? 0),
+  deleted: a.deleted + (b.deleted ?? 0),
 })
 
 /**

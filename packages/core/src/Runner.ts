@@ -4,6 +4,7 @@ import { advanceCheckpoint, commitUnsent } from "./internal/runner/commit.js"
 import { connectSources, credentialsOf } from "./internal/runner/connect.js"
 import * as Context from "./internal/runner/context.js"
 import { linkDeferred } from "./internal/runner/deferredLinks.js"
+import { cannotDelete, deleteMarked, markForDeletion } from "./internal/runner/deletions.js"
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
 import { checkFields, describeProblems } from "./internal/runner/preflight.js"
@@ -242,6 +243,14 @@ export const run = (
       const sink = yield* pipeline.sink
         .connect({ originator: Pipeline.originator(pipeline), dryRun, credentials: credentialsOf(store) })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+      const undeletable = cannotDelete(pipeline, selected, sink)
+      if (undeletable.length > 0)
+        return yield* Effect.fail(
+          fail(
+            `${undeletable.join(", ")}: the policy \`deleted: { policy: "delete" }\` needs a sink that can delete, and ${pipeline.sink.name} cannot`,
+            undeletable[0],
+          ),
+        )
       yield* checkBeforeWriting(pipeline, selected, sources, sink)
 
       const runRow = dryRun
@@ -281,6 +290,20 @@ export const run = (
             entities.push(yield* runEntity(ctx, name, sources.get(pipeline.entities[name]!.from.source)!))
           }
           if (!(yield* ctx.isStopping)) yield* linkDeferred(ctx)
+          // Deletions last, dependants first: a child is deleted before the parent it links to.
+          if (!(yield* ctx.isStopping)) {
+            const deleted = yield* deleteMarked(ctx, selected)
+            for (const [name, d] of deleted) {
+              const i = entities.findIndex((e) => e.entity === name)
+              if (i >= 0)
+                entities[i] = {
+                  ...entities[i]!,
+                  deleted: entities[i]!.deleted + d.deleted,
+                  failed: entities[i]!.failed + d.failed,
+                }
+              yield* ctx.progress.advance(name, { deleted: d.deleted, failed: d.failed })
+            }
+          }
         }).pipe(
           Effect.mapError((e) =>
             e._tag === "RunError" ? e : runFailure(pipeline.name, store.location, "")(e),
@@ -331,6 +354,7 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
   Effect.gen(function* () {
     yield* er.bump({ read: outcomes.length })
     const classified = yield* classifyChunk(ctx, er, outcomes)
+    yield* markForDeletion(ctx, er, classified.deletes)
     const resolved = yield* resolveChunk(ctx, er, classified)
     const deadLetters = [...classified.failed, ...resolved.deadLetters]
     yield* commitUnsent(ctx, er, deadLetters, classified.unchanged)

@@ -38,7 +38,7 @@ let pipelineNo = 0
  * Companies (incremental: a cursor on `updated`) and their contacts (compared by hash). `title`
  * maps a company's name; a test changes the mapping through `mapping.suffix`.
  */
-const setup = (options: { readonly deleted?: "ignore"; readonly companyField?: string } = {}) => {
+const setup = (options: { readonly deleted?: "delete" | "ignore"; readonly companyField?: string } = {}) => {
   const name = `test-sync-${++pipelineNo}`
   const data = {
     companies: Array.from(
@@ -95,7 +95,7 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Sync", (it) 
         assert.include(error.message, "company.badTitle: unknown field badTitle")
         assert.include(error.message, "nothing was written")
       }
-      assert.deepStrictEqual(target.state.calls, { create: 0, update: 0, find: 0 })
+      assert.deepStrictEqual(target.state.calls, { create: 0, update: 0, find: 0, delete: 0 })
       const store = yield* StateStore
       assert.deepStrictEqual(yield* store.idMapCounts(name), [])
       assert.deepStrictEqual(yield* store.recentRuns(name, 5), [], "no run was started")
@@ -140,5 +140,119 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Sync", (it) 
       const again = yield* Runner.plan(pipeline, { full: true })
       assert.deepStrictEqual(again.entities[0]!.changed, { updates: 0, creates: 0 })
     }),
+  )
+
+  it.effect(
+    "delete policy: items deleted in the source are deleted in the target, children first; brought back, they are created again",
+    () =>
+      Effect.gen(function* () {
+        const { data, target, pipeline, name } = setup({ deleted: "delete" })
+        const store = yield* StateStore
+        yield* Runner.run(pipeline)
+        const oldCompany3 = [...target.items("company").values()].find((c) => c.originId === "company:3")!
+
+        // Company 3 and its contacts 3 and 13 are deleted in the source; contact 4 alone too.
+        data.companies[2]!.deleted = true
+        data.companies[2]!.updated = 200
+        for (const i of [2, 12, 3]) data.people[i]!.deleted = true
+
+        const dry = yield* Runner.run(pipeline, { dryRun: true })
+        assert.deepStrictEqual(
+          dry.entities.map((e) => [e.entity, e.deleted]),
+          [
+            ["company", 1],
+            ["contact", 3],
+          ],
+        )
+        assert.strictEqual(target.state.calls.delete, 0, "a dry run deletes nothing")
+
+        const report = yield* Runner.run(pipeline)
+        assert.strictEqual(report.status, "succeeded")
+        assert.deepStrictEqual(
+          report.entities.map((e) => [e.entity, e.deleted, e.created, e.updated, e.failed]),
+          [
+            ["company", 1, 0, 0, 0],
+            ["contact", 3, 0, 0, 0],
+          ],
+        )
+        assert.deepStrictEqual(target.state.deletions, ["contact:13", "contact:3", "contact:4", "company:3"])
+        assert.strictEqual(target.items("company").size, 9)
+        assert.strictEqual(target.items("contact").size, 17)
+        const rows = yield* store.lookup(name, "company", ["3"])
+        assert.strictEqual(rows.get("3")!.status, "deleted")
+        assert.deepStrictEqual(
+          (yield* store.idMapCounts(name)).map((c) => [c.entity, c.status, c.count]),
+          [
+            ["company", "created", 9],
+            ["company", "deleted", 1],
+            ["contact", "created", 17],
+            ["contact", "deleted", 3],
+          ],
+        )
+
+        // Still deleted: nothing more to do.
+        const again = yield* Runner.run(pipeline)
+        assert.deepStrictEqual(
+          again.entities.map((e) => [e.entity, e.deleted, e.created, e.updated]),
+          [
+            ["company", 0, 0, 0],
+            ["contact", 0, 0, 0],
+          ],
+        )
+
+        // Brought back: created again with a new id, its contacts linked to it.
+        data.companies[2]!.deleted = false
+        data.companies[2]!.updated = 300
+        data.people[2]!.deleted = false
+        data.people[12]!.deleted = false
+        const back = yield* Runner.run(pipeline)
+        assert.strictEqual(back.status, "succeeded")
+        assert.deepStrictEqual(
+          back.entities.map((e) => [e.entity, e.created, e.deleted]),
+          [
+            ["company", 1, 0],
+            ["contact", 2, 0],
+          ],
+        )
+        const company3 = [...target.items("company").values()].find((c) => c.originId === "company:3")!
+        assert.notStrictEqual(company3.id, oldCompany3.id)
+        const contact13 = [...target.items("contact").values()].find((c) => c.originId === "contact:13")!
+        assert.strictEqual(contact13.fields.companyId, company3.id)
+        assert.strictEqual((yield* store.lookup(name, "company", ["3"])).get("3")!.status, "created")
+      }),
+  )
+
+  it.effect("a deletion an interrupted run left to do is done by the next run", () =>
+    Effect.gen(function* () {
+      const { data, target, pipeline, name } = setup({ deleted: "delete" })
+      const store = yield* StateStore
+      yield* Runner.run(pipeline)
+      data.people[5]!.deleted = true
+      // As a run that stopped after committing the chunk (and its checkpoint) leaves it.
+      const rows = yield* store.lookup(name, "contact", ["6"])
+      yield* store.commit({
+        pipeline: name,
+        entity: "contact",
+        created: [],
+        deleting: [{ sourceKey: "6", payloadHash: "deleted" }],
+      })
+      assert.strictEqual((yield* store.lookup(name, "contact", ["6"])).get("6")!.status, "deleting")
+      const report = yield* Runner.run(pipeline, { entities: ["contact"] })
+      assert.strictEqual(report.entities[0]!.deleted, 1)
+      assert.isFalse(target.items("contact").has(rows.get("6")!.targetId!))
+      assert.strictEqual((yield* store.lookup(name, "contact", ["6"])).get("6")!.status, "deleted")
+    }),
+  )
+
+  it.effect("a sink that cannot delete refuses a delete policy before the run starts", () =>
+    Effect.gen(function* () {
+      const { target, pipeline } = setup({ deleted: "delete" })
+      const { delete: _, ...withoutDelete } = yield* target.sink.connect({ originator: "x", dryRun: true })
+      const sink = { ...target.sink, connect: () => Effect.succeed(withoutDelete) }
+      const error = yield* Effect.flip(Runner.run({ ...pipeline, sink }))
+      assert.strictEqual(error._tag, "RunError")
+      assert.include(error.message, "needs a sink that can delete")
+      assert.strictEqual(target.state.calls.create, 0)
+    }).pipe(Effect.scoped),
   )
 })

@@ -42,6 +42,10 @@ export interface RunContext {
   readonly dryRunIds: Map<string, string>
   /** Links to make once every entity exists (cycles broken by deferral). */
   readonly deferredLinks: Array<DeferredLink>
+  /**
+   * Items a dry run would delete, by entity (a real run keeps them in the id map as `deleting`).
+   */
+  readonly dryRunDeletes: Map<string, Array<Sink.SinkDelete>>
 }
 
 /** One entity in a run: what it reads, where it writes, and its counters. */
@@ -80,5 +84,6 @@ export const make = (
       skipped: new Map(),
       dryRunIds: new Map(),
       deferredLinks: [],
+      dryRunDeletes: new Map(),
     }
   })

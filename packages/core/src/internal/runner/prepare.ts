@@ -25,9 +25,10 @@ export interface Prepared {
   readonly hash: string
   /**
    * The source marks the record deleted: it is never created; `fields` hold the update the
-   * entity's policy makes to an existing item, or nothing for `ignore`.
+   * entity's policy makes to an existing item, or nothing for `ignore` and `delete` (the
+   * existing item is deleted).
    */
-  readonly deleted: false | "ignore" | "update"
+  readonly deleted: false | "ignore" | "update" | "delete"
 }
 
 export interface Skipped {
@@ -151,14 +152,15 @@ const deletion = (rules: Rules, record: SourceRecord, value: unknown): Outcome |
     return fail(rules, record, "transform", "TRANSFORM_FAILED", `deleted.when: ${describeCause(cause)}`)
   }
   if (!isDeleted) return undefined
-  const fields = rule.policy === "ignore" ? {} : { ...rule.policy.update }
+  const policy = rule.policy
+  const fields = typeof policy === "string" ? {} : { ...policy.update }
   const hash = hashFields({ $deleted: true, ...fields })
   return preparedOf(record, {
     fields,
     deferred: {},
     createHash: hash,
     hash,
-    deleted: rule.policy === "ignore" ? "ignore" : "update",
+    deleted: typeof policy === "string" ? policy : "update",
   })
 }
 
