@@ -255,4 +255,35 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Sync", (it) 
       assert.strictEqual(target.state.calls.create, 0)
     }).pipe(Effect.scoped),
   )
+
+  it.effect(
+    "the check before writing skips an entity whose sample maps no record (empty, or all deleted)",
+    () =>
+      Effect.gen(function* () {
+        const { data, target, pipeline } = setup({ deleted: "delete" })
+        data.people.splice(0)
+        for (const c of data.companies) c.deleted = true
+        const checked: Array<ReadonlyArray<string>> = []
+        // A target that requires `title`: a sample without mapped records must not look like it lacks it.
+        const sink = {
+          ...target.sink,
+          connect: (options: Parameters<typeof target.sink.connect>[0]) =>
+            Effect.map(target.sink.connect(options), (conn) => ({
+              ...conn,
+              plan: (entities: Parameters<typeof conn.plan>[0]) => {
+                checked.push(entities.map((e) => e.entity))
+                return Effect.succeed({
+                  problems: entities
+                    .filter((e) => !e.fields.includes("title") && !e.fields.includes("name"))
+                    .map((e) => ({ entity: e.entity, field: "title", message: "requires title" })),
+                  notes: [],
+                })
+              },
+            })),
+        }
+        const report = yield* Runner.run({ ...pipeline, sink })
+        assert.strictEqual(report.status, "succeeded", report.error)
+        assert.deepStrictEqual(checked, [], "nothing mapped, nothing to check")
+      }),
+  )
 })

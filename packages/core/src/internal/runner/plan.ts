@@ -9,7 +9,7 @@ import { connectSources, credentialsOf } from "./connect.js"
 import { prepare } from "./prepare.js"
 
 /** The fields an entity's mapping produces on a sample of its records. */
-export const sampleFields = (
+const sampleFields = (
   pipelineName: string,
   name: string,
   entity: Pipeline.AnyEntity,

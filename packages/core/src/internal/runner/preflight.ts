@@ -1,11 +1,40 @@
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type * as Pipeline from "../../Pipeline.js"
 import type * as Sink from "../../Sink.js"
 import type * as Source from "../../Source.js"
-import { sampleFields } from "./plan.js"
+import { prepare } from "./prepare.js"
 
 /** Records read per entity to learn the fields its mapping produces, as `plan` does by default. */
 const SAMPLE = 20
+
+/**
+ * The fields the mapping produces on the first records of an entity, or none when no record of
+ * the sample was mapped (an empty source, or records all filtered out or deleted): then there is
+ * nothing to check, and a field the target requires is not missing for lack of records.
+ */
+const mappedFields = (
+  pipelineName: string,
+  name: string,
+  entity: Pipeline.AnyEntity,
+  conn: Source.Connection<unknown>,
+): Effect.Effect<ReadonlyArray<string> | undefined, Source.SourceError> =>
+  Effect.gen(function* () {
+    const fields = new Set<string>()
+    let mapped = 0
+    const preparer = prepare(pipelineName, name, entity)
+    yield* conn.read(entity.from.spec, { limit: SAMPLE }).pipe(
+      Stream.runForEach((record) =>
+        preparer.one(record).pipe(
+          Effect.map((o) => {
+            if (o._tag !== "Prepared" || o.deleted !== false) return
+            mapped++
+            for (const f of [...Object.keys(o.fields), ...Object.keys(o.deferred)]) fields.add(f)
+          }),
+        ),
+      ),
+    )
+    return mapped === 0 ? undefined : [...fields].sort()
+  })
 
 /**
  * Before a run reads for writing: the fields each entity's mapping produces on a sample of its
@@ -23,15 +52,11 @@ export const checkFields = (
     const planned: Array<Sink.PlanEntity> = []
     for (const name of entities) {
       const entity = pipeline.entities[name]!
-      const conn = sources.get(entity.from.source)!
-      planned.push({
-        entity: name,
-        target: entity.to,
-        fields: yield* sampleFields(pipeline.name, name, entity, conn, SAMPLE),
-        inOrder: entity.inOrder === true,
-      })
+      const fields = yield* mappedFields(pipeline.name, name, entity, sources.get(entity.from.source)!)
+      if (fields !== undefined)
+        planned.push({ entity: name, target: entity.to, fields, inOrder: entity.inOrder === true })
     }
-    return (yield* sink.plan(planned)).problems
+    return planned.length === 0 ? [] : (yield* sink.plan(planned)).problems
   })
 
 /** The problems as one line each, `entity.field: message`, for the run's error. */
