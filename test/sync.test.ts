@@ -245,4 +245,66 @@ describe("sync on the emulator", () => {
       ),
     300_000,
   )
+
+  it.live(
+    "from the command line: plan --full counts, run --full updates only what changed, a delete shows in the report",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const portal = yield* Legacy.portal()
+          const state = mkdtempSync(join(tmpdir(), "b24etl-e2e-sync14-"))
+          yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(state, { recursive: true, force: true })))
+          const env = {
+            PIPELINE_DIR: join(Cli.root, "test/fixtures/pipelines"),
+            BITRIX24_WEBHOOK_URL: portal.webhookUrl,
+            BITRIX24_RATE: "unlimited",
+          }
+          const cli = (args: ReadonlyArray<string>, extra: Record<string, string> = {}) =>
+            Effect.promise(() => Cli.start([...args, "--state", state], { ...env, ...extra }).done)
+
+          const first = yield* cli(["run", "resync"])
+          assert.strictEqual(first.code, 0, first.stdout + first.stderr)
+
+          const changed = { RESYNC_SUFFIX: " AG" }
+          const planned = yield* cli(["plan", "resync", "--full"], changed)
+          assert.strictEqual(planned.code, 0, planned.stdout + planned.stderr)
+          assert.include(
+            planned.stdout,
+            "Changed since last written (run --full): company: 2 to update, 0 to create",
+          )
+
+          // Without --full the checkpoint skips every company: nothing is read.
+          const incremental = yield* cli(["run", "resync", "--json"], changed)
+          assert.strictEqual(JSON.parse(incremental.stdout).entities[0].read, 0)
+
+          const full = yield* cli(["run", "resync", "--full", "--json"], changed)
+          assert.strictEqual(full.code, 0, full.stdout + full.stderr)
+          const entity = JSON.parse(full.stdout).entities[0]
+          assert.deepStrictEqual(
+            [entity.read, entity.created, entity.updated, entity.unchanged],
+            [6, 0, 2, 4],
+          )
+          assert.deepStrictEqual((yield* portal.items(COMPANY)).map((c) => c.title).sort(), [
+            "Resync 1",
+            "Resync 2",
+            "Resync 3 AG",
+            "Resync 4",
+            "Resync 5",
+            "Resync 6 AG",
+          ])
+
+          const deleting = yield* cli(["run", "resync", "--full"], { ...changed, RESYNC_DELETED: "2,5" })
+          assert.strictEqual(deleting.code, 0, deleting.stdout + deleting.stderr)
+          assert.match(deleting.stdout, /CREATED\s+UPDATED\s+DELETED\s+UNCHANGED/)
+          assert.match(deleting.stdout, /company\s+company\s+6\s+0\s+0\s+2\s+4/)
+          assert.deepStrictEqual((yield* portal.items(COMPANY)).map((c) => c.originId).sort(), [
+            "company:1",
+            "company:3",
+            "company:4",
+            "company:6",
+          ])
+        }),
+      ),
+    240_000,
+  )
 })

@@ -68,4 +68,18 @@ describe("ReportTable.render", () => {
     expect(dry).not.toContain("total")
     expect(dry).toContain("Dead letters: 2 (in this dry run)")
   })
+
+  it("shows a DELETED column only when a delete policy deleted something", () => {
+    const deleted = ReportTable.render({
+      ...report,
+      entities: [entity("company", { read: 3, deleted: 2, unchanged: 1, durationMs: 1_000 })],
+    })
+    expect(deleted).toContain(
+      [
+        "ENTITY   TARGET   READ  CREATED  UPDATED  DELETED  UNCHANGED  SKIPPED  FAILED  DURATION",
+        "company  company     3        0        0        2          1        0       0      1.0s",
+      ].join("\n"),
+    )
+    expect(ReportTable.render(report)).not.toContain("DELETED")
+  })
 })
