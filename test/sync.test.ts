@@ -264,6 +264,15 @@ describe("sync on the emulator", () => {
 
           const first = yield* cli(["run", "resync"])
           assert.strictEqual(first.code, 0, first.stdout + first.stderr)
+          assert.include(
+            first.stdout,
+            "Warnings: 2 values dropped by field helpers (duplicate, empty or invalid)",
+          )
+          const warnings = yield* cli(["failures", "resync", "--warnings"])
+          assert.strictEqual(warnings.code, 0, warnings.stdout + warnings.stderr)
+          assert.match(warnings.stdout, /ENTITY\s+KEY\s+FIELD\s+VALUE\s+REASON/)
+          assert.match(warnings.stdout, /company\s+1\s+PHONE\s+\+49 30 100\s+duplicate/)
+          assert.match(warnings.stdout, /company\s+4\s+PHONE\s+n\/a\s+invalid/)
 
           const changed = { RESYNC_SUFFIX: " AG" }
           const planned = yield* cli(["plan", "resync", "--full"], changed)

@@ -17,6 +17,8 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
   // The DELETED column only when a `delete` policy deleted something (older reports have no count).
   const deletedOf = (e: Report.EntityReport): number => e.deleted ?? 0
   const showDeleted = report.entities.some((e) => deletedOf(e) > 0)
+  const warningsOf = (e: Report.EntityReport): number => e.warnings ?? 0
+  const warnings = report.entities.reduce((s, e) => s + warningsOf(e), 0)
   const rows = report.entities.map((e) => [
     e.entity,
     e.target,
@@ -27,6 +29,7 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
     n(e.unchanged),
     n(e.skipped),
     n(e.failed),
+    ...(warnings > 0 ? [n(warningsOf(e))] : []),
     Format.duration(e.durationMs),
   ])
   if (report.entities.length > 1) {
@@ -42,6 +45,7 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
       sum("unchanged"),
       sum("skipped"),
       sum("failed"),
+      ...(warnings > 0 ? [n(warnings)] : []),
       Format.duration(report.durationMs),
     ])
   }
@@ -65,6 +69,7 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
             { header: "UNCHANGED", ...right },
             { header: "SKIPPED", ...right },
             { header: "FAILED", ...right },
+            ...(warnings > 0 ? [{ header: "WARNINGS", ...right }] : []),
             { header: "DURATION", ...right },
           ],
           rows,
@@ -80,6 +85,10 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
       `Dead letters: ${Format.count(report.deadLetters)}${report.dryRun ? " (in this dry run)" : ` — see \`${command} failures ${report.pipeline}\`, then \`${command} retry ${report.pipeline}\``}`,
     )
   } else lines.push("Dead letters: 0")
+  if (warnings > 0)
+    lines.push(
+      `Warnings: ${Format.count(warnings)} values dropped by field helpers (duplicate, empty or invalid)${report.dryRun ? "" : ` — see \`${command} failures ${report.pipeline} --warnings\``}`,
+    )
   lines.push(`State: ${report.stateLocation}`)
   return lines.join("\n")
 }

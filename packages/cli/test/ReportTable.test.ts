@@ -12,6 +12,7 @@ const entity = (name: string, counters: Partial<Report.EntityReport>): Report.En
   skipped: 0,
   failed: 0,
   deleted: 0,
+  warnings: 0,
   durationMs: 0,
   ...counters,
 })
@@ -81,5 +82,22 @@ describe("ReportTable.render", () => {
       ].join("\n"),
     )
     expect(ReportTable.render(report)).not.toContain("DELETED")
+  })
+
+  it("shows a WARNINGS column and where to see them when field helpers dropped values", () => {
+    const warned = ReportTable.render({
+      ...report,
+      entities: [entity("contact", { read: 4, created: 4, warnings: 3, durationMs: 1_000 })],
+    })
+    expect(warned).toContain(
+      [
+        "ENTITY   TARGET   READ  CREATED  UPDATED  UNCHANGED  SKIPPED  FAILED  WARNINGS  DURATION",
+        "contact  contact     4        4        0          0        0       0         3      1.0s",
+      ].join("\n"),
+    )
+    expect(warned).toContain(
+      "Warnings: 3 values dropped by field helpers (duplicate, empty or invalid) — see `pnpm pipeline failures crm --warnings`",
+    )
+    expect(ReportTable.render(report)).not.toContain("WARNINGS")
   })
 })

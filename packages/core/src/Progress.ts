@@ -16,6 +16,8 @@ export interface Counters {
   readonly failed: number
   /** Items deleted from the target because the source marks their records deleted (`delete` policy). */
   readonly deleted: number
+  /** Values the mapping's field helpers dropped (duplicate, empty, invalid): `pipeline failures --warnings`. */
+  readonly warnings: number
 }
 
 export const emptyCounters: Counters = {
@@ -26,6 +28,7 @@ export const emptyCounters: Counters = {
   skipped: 0,
   failed: 0,
   deleted: 0,
+  warnings: 0,
 }
 
 export const add = (a: Counters, b: Partial<Counters>): Counters => ({
@@ -36,6 +39,7 @@ export const add = (a: Counters, b: Partial<Counters>): Counters => ({
   skipped: a.skipped + (b.skipped ?? 0),
   failed: a.failed + (b.failed ?? 0),
   deleted: a.deleted + (b.deleted ?? 0),
+  warnings: a.warnings + (b.warnings ?? 0),
 })
 
 /**

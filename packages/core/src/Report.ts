@@ -1,3 +1,4 @@
+import type { DroppedField } from "./Dropped.js"
 import type { Counters } from "./Progress.js"
 import type { RunStatus } from "./StateStore.js"
 
@@ -16,6 +17,11 @@ export interface RunReport {
   readonly status: RunStatus
   readonly dryRun: boolean
   readonly entities: ReadonlyArray<EntityReport>
+  /**
+   * Values field helpers dropped from the records this run wrote (duplicate, empty, invalid; the
+   * first 1,000, with entity, key and field): the entities' `warnings`. Absent when none.
+   */
+  readonly dropped?: ReadonlyArray<DroppedField> | undefined
   /** Dead letters of the pipeline after the run (this run's and older unresolved ones). */
   readonly deadLetters: number
   readonly durationMs: number

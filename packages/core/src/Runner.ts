@@ -8,7 +8,7 @@ import { cannotDelete, deleteMarked, markForDeletion } from "./internal/runner/d
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
 import { checkFields, describeProblems } from "./internal/runner/preflight.js"
-import { type Outcome, prepare } from "./internal/runner/prepare.js"
+import { type Outcome, type Prepared, prepare } from "./internal/runner/prepare.js"
 import { read } from "./internal/runner/read.js"
 import { reconcilePending } from "./internal/runner/reconcile.js"
 import { finishRun } from "./internal/runner/report.js"
@@ -363,9 +363,31 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
       skipped: classified.filtered.length + classified.deleted.length,
       unchanged: classified.unchanged.length,
     })
+    yield* noteDropped(ctx, er, [...resolved.creates, ...resolved.updates])
     yield* writeChunk(ctx, er, resolved.creates, resolved.updates)
     return outcomes[outcomes.length - 1]?.position
   }).pipe(Effect.mapError(runFailure(ctx.pipeline.name, ctx.store.location, er.name)))
+
+/**
+ * The values field helpers dropped from the records about to be written: counted as the entity's
+ * `warnings`, the first ones kept for the report and `pipeline failures --warnings`.
+ */
+const noteDropped = (
+  ctx: Context.RunContext,
+  er: Context.EntityRun,
+  items: ReadonlyArray<{ readonly record: Prepared }>,
+) =>
+  Effect.suspend(() => {
+    let n = 0
+    for (const { record } of items) {
+      for (const d of record.dropped ?? []) {
+        n++
+        if (ctx.dropped.length < Context.maxDropped)
+          ctx.dropped.push({ entity: er.name, sourceKey: record.key, ...d })
+      }
+    }
+    return n === 0 ? Effect.void : er.bump({ warnings: n })
+  })
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */
 export const originId: (entity: string, key: string) => string = Context.originId

@@ -9,6 +9,7 @@ import { join } from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { afterAll } from "vitest"
+import * as Dropped from "../src/Dropped.js"
 import * as Pipeline from "../src/Pipeline.js"
 import * as Progress from "../src/Progress.js"
 import { ref } from "../src/Reference.js"
@@ -285,5 +286,54 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Sync", (it) 
         assert.strictEqual(report.status, "succeeded", report.error)
         assert.deepStrictEqual(checked, [], "nothing mapped, nothing to check")
       }),
+  )
+
+  it.effect("values a field helper dropped are counted as the entity's warnings and kept with the run", () =>
+    Effect.gen(function* () {
+      const source = MemorySource.make("legacy", {
+        companies: [
+          { id: 1, email: "a@x.de, n/a" },
+          { id: 2, email: "b@x.de" },
+        ],
+      })
+      const target = MemorySink.make()
+      // As `Bitrix24.emails` does: the kept values, with the dropped ones attached.
+      const emails = (text: string) => {
+        const parts = text.split(", ")
+        return Dropped.attach(
+          parts.filter((p) => p.includes("@")),
+          parts.filter((p) => !p.includes("@")).map((value) => ({ value, reason: "invalid" as const })),
+        )
+      }
+      const pipeline = Pipeline.make({
+        name: `test-sync-${++pipelineNo}`,
+        sink: target.sink,
+        entities: {
+          company: {
+            from: source.table("companies", { key: "id" }),
+            to: target.target("company"),
+            map: (r: { email: string }) => ({ EMAIL: emails(r.email) }),
+          },
+        },
+      })
+      const report = yield* Runner.run(pipeline)
+      assert.strictEqual(report.status, "succeeded")
+      assert.strictEqual(report.entities[0]!.warnings, 1)
+      assert.deepStrictEqual(report.dropped, [
+        { entity: "company", sourceKey: "1", field: "EMAIL", value: "n/a", reason: "invalid" },
+      ])
+      assert.deepStrictEqual(
+        [...target.items("company").values()].map((c) => c.fields.EMAIL),
+        [["a@x.de"], ["b@x.de"]],
+      )
+      const store = yield* StateStore
+      const [last] = yield* store.recentRuns(pipeline.name, 1)
+      assert.deepStrictEqual((last!.stats as { dropped: unknown }).dropped, report.dropped)
+
+      // Unchanged on the next run: nothing is written, so nothing is dropped again.
+      const again = yield* Runner.run(pipeline)
+      assert.strictEqual(again.entities[0]!.warnings, 0)
+      assert.isUndefined(again.dropped)
+    }),
   )
 })

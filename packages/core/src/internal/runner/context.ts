@@ -1,4 +1,5 @@
 import { Deferred, Effect } from "effect"
+import type * as Dropped from "../../Dropped.js"
 import type * as Pipeline from "../../Pipeline.js"
 import type * as Progress from "../../Progress.js"
 import type * as Sink from "../../Sink.js"
@@ -46,7 +47,12 @@ export interface RunContext {
    * Items a dry run would delete, by entity (a real run keeps them in the id map as `deleting`).
    */
   readonly dryRunDeletes: Map<string, Array<Sink.SinkDelete>>
+  /** Values field helpers dropped from the records this run writes (the first `maxDropped`). */
+  readonly dropped: Array<Dropped.DroppedField>
 }
+
+/** Dropped values a run keeps for its report and `pipeline failures --warnings`; the count goes on. */
+export const maxDropped = 1_000
 
 /** One entity in a run: what it reads, where it writes, and its counters. */
 export interface EntityRun {
@@ -85,5 +91,6 @@ export const make = (
       dryRunIds: new Map(),
       deferredLinks: [],
       dryRunDeletes: new Map(),
+      dropped: [],
     }
   })

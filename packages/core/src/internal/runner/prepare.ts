@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import { Effect, Either, Option } from "effect"
+import * as Dropped from "../../Dropped.js"
 import { type Json, stringify, toJson } from "../../Json.js"
 import type * as Pipeline from "../../Pipeline.js"
 import * as Reference from "../../Reference.js"
@@ -29,6 +30,8 @@ export interface Prepared {
    * existing item is deleted).
    */
   readonly deleted: false | "ignore" | "update" | "delete"
+  /** Values the mapping's field helpers dropped (`Bitrix24.emails`...), by field; absent when none. */
+  readonly dropped?: ReadonlyArray<Dropped.DroppedValue & { readonly field: string }> | undefined
 }
 
 export interface Skipped {
@@ -112,9 +115,14 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
   const fields: Record<string, unknown> = {}
   const deferred: Record<string, unknown> = {}
   let anyDeferred = false
+  let dropped: Array<Dropped.DroppedValue & { readonly field: string }> | undefined
   for (const field in mapped) {
     const v = mapped[field]
     if (v === undefined) continue
+    for (const d of Dropped.of(v)) {
+      if (dropped === undefined) dropped = []
+      dropped.push({ field, ...d })
+    }
     if (rules.deferredFields.has(field)) {
       deferred[field] = v
       anyDeferred = true
@@ -138,6 +146,7 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
     createHash,
     hash: anyDeferred ? hashFields({ ...fields, ...deferred }) : createHash,
     deleted: false,
+    ...(dropped === undefined ? {} : { dropped }),
   })
 }
 

@@ -39,6 +39,7 @@ export const finishRun = (
       status,
       dryRun,
       entities: run.entities,
+      ...(ctx.dropped.length > 0 ? { dropped: ctx.dropped } : {}),
       deadLetters,
       durationMs: (yield* Clock.currentTimeMillis) - run.startedAt,
       stateLocation: store.location,
@@ -46,7 +47,11 @@ export const finishRun = (
     }
     if (!dryRun) {
       yield* store
-        .finishRun(ctx.runId, status, toJson({ entities: run.entities, error: report.error }) as Json)
+        .finishRun(
+          ctx.runId,
+          status,
+          toJson({ entities: run.entities, error: report.error, dropped: report.dropped }) as Json,
+        )
         .pipe(Effect.ignore)
     }
     return report
