@@ -27,7 +27,9 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
  * decode, transform and map each record (`prepare.ts`), then in chunks: sort the records against
  * the id map (`classify.ts`), resolve references to ids (`resolve.ts`), record the creates as
  * `pending` and send them in batches (`write.ts`), and commit ids, dead letters and the checkpoint
- * (`commit.ts`). Links held back by a cycle are made last (`deferredLinks.ts`). Because pending
+ * (`commit.ts`). Links held back by a cycle are made last (`deferredLinks.ts`), then the items
+ * a `delete` policy marked, dependants first (`deletions.ts`). Before any of it, the sink checks
+ * the fields the mappings produce on a sample (`preflight.ts`). Because pending
  * records are found in the target before anything is sent again, no run creates a record twice.
  */
 
@@ -195,7 +197,8 @@ const checkBeforeWriting = (
 
 /**
  * Runs a pipeline. Fails only when it cannot start (bad definition, lock held by another
- * process, source or sink unreachable); once started it answers a report, whose status says
+ * process, source or sink unreachable, a mapped field the target does not have, a `delete` policy
+ * the sink cannot apply); once started it answers a report, whose status says
  * whether it succeeded, finished with dead letters, failed (with the error) or was stopped.
  */
 export const run = (
