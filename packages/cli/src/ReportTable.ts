@@ -21,15 +21,22 @@ export const render = (
   pipeline: string = report.pipeline,
 ): string => {
   const n = Format.count
+  // The DELETED column only when a `delete` policy deleted something (older reports have no count).
+  const deletedOf = (e: Report.EntityReport): number => e.deleted ?? 0
+  const showDeleted = report.entities.some((e) => deletedOf(e) > 0)
+  const warningsOf = (e: Report.EntityReport): number => e.warnings ?? 0
+  const warnings = report.entities.reduce((s, e) => s + warningsOf(e), 0)
   const rows = report.entities.map((e) => [
     e.entity,
     e.target,
     n(e.read),
     n(e.created),
     n(e.updated),
+    ...(showDeleted ? [n(deletedOf(e))] : []),
     n(e.unchanged),
     n(e.skipped),
     n(e.failed),
+    ...(warnings > 0 ? [n(warningsOf(e))] : []),
     Format.duration(e.durationMs),
   ])
   if (report.entities.length > 1) {
@@ -41,9 +48,11 @@ export const render = (
       sum("read"),
       sum("created"),
       sum("updated"),
+      ...(showDeleted ? [n(report.entities.reduce((s, e) => s + deletedOf(e), 0))] : []),
       sum("unchanged"),
       sum("skipped"),
       sum("failed"),
+      ...(warnings > 0 ? [n(warnings)] : []),
       Format.duration(report.durationMs),
     ])
   }
@@ -63,9 +72,11 @@ export const render = (
             { header: "READ", ...right },
             { header: "CREATED", ...right },
             { header: "UPDATED", ...right },
+            ...(showDeleted ? [{ header: "DELETED", ...right }] : []),
             { header: "UNCHANGED", ...right },
             { header: "SKIPPED", ...right },
             { header: "FAILED", ...right },
+            ...(warnings > 0 ? [{ header: "WARNINGS", ...right }] : []),
             { header: "DURATION", ...right },
           ],
           rows,
@@ -84,6 +95,10 @@ export const render = (
       `Dead letters: ${Format.count(report.deadLetters)}${older}${report.dryRun ? " (in this dry run)" : ` — see \`${command} failures ${pipeline}\`, then \`${command} retry ${pipeline}\``}`,
     )
   } else lines.push("Dead letters: 0")
+  if (warnings > 0)
+    lines.push(
+      `Warnings: ${Format.count(warnings)} values dropped by field helpers (duplicate, empty or invalid)${report.dryRun ? "" : ` — see \`${command} failures ${report.pipeline} --warnings\``}`,
+    )
   lines.push(`State: ${report.stateLocation}`)
   return lines.join("\n")
 }

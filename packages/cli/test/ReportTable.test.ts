@@ -11,6 +11,8 @@ const entity = (name: string, counters: Partial<Report.EntityReport>): Report.En
   unchanged: 0,
   skipped: 0,
   failed: 0,
+  deleted: 0,
+  warnings: 0,
   durationMs: 0,
   ...counters,
 })
@@ -66,5 +68,36 @@ describe("ReportTable.render", () => {
     expect(dry.split("\n")[0]).toBe("Pipeline crm (dry run: nothing was written) — run run-1")
     expect(dry).not.toContain("total")
     expect(dry).toContain("Dead letters: 2 (in this dry run)")
+  })
+
+  it("shows a DELETED column only when a delete policy deleted something", () => {
+    const deleted = ReportTable.render({
+      ...report,
+      entities: [entity("company", { read: 3, deleted: 2, unchanged: 1, durationMs: 1_000 })],
+    })
+    expect(deleted).toContain(
+      [
+        "ENTITY   TARGET   READ  CREATED  UPDATED  DELETED  UNCHANGED  SKIPPED  FAILED  DURATION",
+        "company  company     3        0        0        2          1        0       0      1.0s",
+      ].join("\n"),
+    )
+    expect(ReportTable.render(report)).not.toContain("DELETED")
+  })
+
+  it("shows a WARNINGS column and where to see them when field helpers dropped values", () => {
+    const warned = ReportTable.render({
+      ...report,
+      entities: [entity("contact", { read: 4, created: 4, warnings: 3, durationMs: 1_000 })],
+    })
+    expect(warned).toContain(
+      [
+        "ENTITY   TARGET   READ  CREATED  UPDATED  UNCHANGED  SKIPPED  FAILED  WARNINGS  DURATION",
+        "contact  contact     4        4        0          0        0       0         3      1.0s",
+      ].join("\n"),
+    )
+    expect(warned).toContain(
+      "Warnings: 3 values dropped by field helpers (duplicate, empty or invalid) — see `pnpm pipeline failures crm --warnings`",
+    )
+    expect(ReportTable.render(report)).not.toContain("WARNINGS")
   })
 })

@@ -17,6 +17,8 @@ const report: Report.RunReport = {
       unchanged: 2,
       skipped: 0,
       failed: 0,
+      deleted: 0,
+      warnings: 0,
       durationMs: 1_000,
     },
   ],

@@ -50,11 +50,15 @@ export interface Entity<Row = unknown, Decoded = Row, Out = Decoded, T extends S
    * Records deleted or deactivated in the source (a soft-delete column). `ignore`: never created,
    * and left as they are in the target once there. `{ update }`: never created; once in the
    * target, updated with these fields (e.g. `{ opened: "N" }`) the first time they show deleted.
+   * `delete`: never created; once in the target, deleted there (in batches, at the end of the
+   * run, after the deletions of the entities that reference this one) and recorded as `deleted`
+   * in the id map; a record the source brings back is created again, with a new id. Needs a sink
+   * that can delete (Bitrix24: `crm.item.delete`).
    */
   readonly deleted?:
     | {
         readonly when: (record: Out) => boolean
-        readonly policy: "ignore" | { readonly update: Fields }
+        readonly policy: "ignore" | "delete" | { readonly update: Fields }
       }
     | undefined
 }

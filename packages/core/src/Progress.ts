@@ -14,6 +14,10 @@ export interface Counters {
   readonly skipped: number
   /** Records sent to the dead letters. */
   readonly failed: number
+  /** Items deleted from the target because the source marks their records deleted (`delete` policy). */
+  readonly deleted: number
+  /** Values the mapping's field helpers dropped (duplicate, empty, invalid): `pipeline failures --warnings`. */
+  readonly warnings: number
 }
 
 export const emptyCounters: Counters = {
@@ -23,6 +27,8 @@ export const emptyCounters: Counters = {
   unchanged: 0,
   skipped: 0,
   failed: 0,
+  deleted: 0,
+  warnings: 0,
 }
 
 export const add = (a: Counters, b: Partial<Counters>): Counters => ({
@@ -32,6 +38,8 @@ export const add = (a: Counters, b: Partial<Counters>): Counters => ({
   unchanged: a.unchanged + (b.unchanged ?? 0),
   skipped: a.skipped + (b.skipped ?? 0),
   failed: a.failed + (b.failed ?? 0),
+  deleted: a.deleted + (b.deleted ?? 0),
+  warnings: a.warnings + (b.warnings ?? 0),
 })
 
 /**

@@ -1,3 +1,4 @@
+import type { DroppedField } from "./Dropped.js"
 import type { Counters } from "./Progress.js"
 import type { RunStatus } from "./StateStore.js"
 
@@ -33,6 +34,11 @@ export interface RunReport {
   readonly status: RunStatus
   readonly dryRun: boolean
   readonly entities: ReadonlyArray<EntityReport>
+  /**
+   * Values field helpers dropped from the records this run wrote (duplicate, empty, invalid; the
+   * first 1,000, with entity, key and field): the entities' `warnings`. Absent when none.
+   */
+  readonly dropped?: ReadonlyArray<DroppedField> | undefined
   /** Dead letters of the pipeline after the run that count: this run's and older ones, not dismissed. */
   readonly deadLetters: number
   /** Records that failed in this run and count (not a dismissed failure again); absent in older reports. */

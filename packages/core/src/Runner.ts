@@ -5,10 +5,12 @@ import { connectSources, credentialsOf } from "./internal/runner/connect.js"
 import * as Context from "./internal/runner/context.js"
 import * as CursorGuard from "./internal/runner/cursorGuard.js"
 import { linkDeferred } from "./internal/runner/deferredLinks.js"
+import { cannotDelete, deleteMarked, markForDeletion } from "./internal/runner/deletions.js"
 import * as Duplicates from "./internal/runner/duplicates.js"
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
-import { type Outcome, prepare } from "./internal/runner/prepare.js"
+import { checkFields, describeProblems } from "./internal/runner/preflight.js"
+import { type Outcome, type Prepared, prepare } from "./internal/runner/prepare.js"
 import { read } from "./internal/runner/read.js"
 import { reconcilePending } from "./internal/runner/reconcile.js"
 import { finishRun } from "./internal/runner/report.js"
@@ -27,7 +29,9 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
  * decode, transform and map each record (`prepare.ts`), then in chunks: sort the records against
  * the id map (`classify.ts`), resolve references to ids (`resolve.ts`), record the creates as
  * `pending` and send them in batches (`write.ts`), and commit ids, dead letters and the checkpoint
- * (`commit.ts`). Links held back by a cycle are made last (`deferredLinks.ts`). Because pending
+ * (`commit.ts`). Links held back by a cycle are made last (`deferredLinks.ts`), then the items
+ * a `delete` policy marked, dependants first (`deletions.ts`). Before any of it, the sink checks
+ * the fields the mappings produce on a sample (`preflight.ts`). Because pending
  * records are found in the target before anything is sent again, no run creates a record twice.
  */
 
@@ -40,6 +44,12 @@ export interface RunOptions {
   readonly entities?: ReadonlyArray<string> | undefined
   /** Only the records in the dead letters, read again from the start (`pipeline retry`). */
   readonly onlyDeadLetters?: boolean | undefined
+  /**
+   * Every record read again from the start, ignoring checkpoints (`pipeline run --full`), to
+   * re-apply a changed mapping: as in any run, only records whose payload hash differs from the
+   * one last written are updated, and nothing that exists is created again.
+   */
+  readonly full?: boolean | undefined
   /**
    * Completes when the run should stop (SIGINT/SIGTERM): reading stops, batches in flight are
    * finished and committed, and the report says `interrupted`.
@@ -80,6 +90,12 @@ export interface PlanEntityResult {
   readonly count?: number | undefined
   readonly fields: ReadonlyArray<string>
   readonly incremental: boolean
+  /**
+   * With `full`: what a `run --full` would write, every record compared with the id map by
+   * payload hash. `updates`: items changed since they were last written (a changed mapping
+   * counts); `creates`: records not in the target yet.
+   */
+  readonly changed?: { readonly updates: number; readonly creates: number } | undefined
 }
 
 export interface PlanResult {
@@ -120,6 +136,11 @@ export const plan = (
     readonly sample?: number
     /** Where the sink keeps rotating credentials; default: the state store, when one is provided. */
     readonly credentials?: Sink.Credentials | undefined
+    /**
+     * Also reads every record and counts what `run --full` would write (`changed` per entity),
+     * comparing with the id map read-only: needs the state store provided.
+     */
+    readonly full?: boolean | undefined
   } = {},
 ): Effect.Effect<PlanResult, Pipeline.DefinitionError | RunError> =>
   Effect.scoped(planPipeline(pipeline, options)).pipe(
@@ -134,12 +155,57 @@ export const plan = (
         ),
       SinkError: (e) =>
         Effect.fail(new RunError({ pipeline: pipeline.name, message: `${e.sink}: ${e.message}`, cause: e })),
+      StateStoreError: (e) =>
+        Effect.fail(
+          new RunError({
+            pipeline: pipeline.name,
+            message: `state store failed while ${e.operation}: ${e.message}`,
+            cause: e,
+          }),
+        ),
     }),
   )
 
 /**
+ * The pre-flight check of a run, dry or not: the sink checks the fields each mapping produces on
+ * a sample of records, as `plan` does. Any problem (a misspelt field, with the nearest real one)
+ * stops the run before it reads for writing, so nothing is written without its values.
+ */
+const checkBeforeWriting = (
+  pipeline: Pipeline.Pipeline,
+  entities: ReadonlyArray<string>,
+  sources: ReadonlyMap<Source.Source<unknown>, Source.Connection<unknown>>,
+  sink: Sink.Connection,
+): Effect.Effect<void, RunError> =>
+  checkFields(pipeline, entities, sources, sink).pipe(
+    Effect.mapError(
+      (e) =>
+        new RunError({
+          pipeline: pipeline.name,
+          message:
+            e._tag === "SinkError"
+              ? `cannot check the mapped fields with ${e.sink}: ${e.message}`
+              : `cannot read a sample of source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}`,
+          cause: e,
+        }),
+    ),
+    Effect.flatMap((problems) =>
+      problems.length === 0
+        ? Effect.void
+        : Effect.fail(
+            new RunError({
+              pipeline: pipeline.name,
+              entity: problems[0]!.entity,
+              message: `the mappings do not fit the target, nothing was written: ${describeProblems(problems)}. Fix the mappings (\`pipeline plan ${pipeline.name}\` lists the same problems)`,
+            }),
+          ),
+    ),
+  )
+
+/**
  * Runs a pipeline. Fails only when it cannot start (bad definition, lock held by another
- * process, source or sink unreachable); once started it answers a report, whose status says
+ * process, source or sink unreachable, a mapped field the target does not have, a `delete` policy
+ * the sink cannot apply); once started it answers a report, whose status says
  * whether it succeeded, finished with dead letters, failed (with the error) or was stopped.
  */
 export const run = (
@@ -187,6 +253,15 @@ export const run = (
       const sink = yield* pipeline.sink
         .connect({ originator: Pipeline.originator(pipeline), dryRun, credentials: credentialsOf(store) })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+      const undeletable = cannotDelete(pipeline, selected, sink)
+      if (undeletable.length > 0)
+        return yield* Effect.fail(
+          fail(
+            `${undeletable.join(", ")}: the policy \`deleted: { policy: "delete" }\` needs a sink that can delete, and ${pipeline.sink.name} cannot`,
+            undeletable[0],
+          ),
+        )
+      yield* checkBeforeWriting(pipeline, selected, sources, sink)
 
       const runRow = dryRun
         ? { id: `dry-run-${yield* Clock.currentTimeMillis}` }
@@ -202,6 +277,7 @@ export const run = (
         reading: {
           limit: options.limit,
           onlyDeadLetters: options.onlyDeadLetters ?? false,
+          full: options.full ?? false,
           chunkSize: options.chunkSize ?? pipeline.options?.bufferSize ?? 500,
         },
         cursorLimit:
@@ -229,6 +305,20 @@ export const run = (
             entities.push(yield* runEntity(ctx, name, sources.get(pipeline.entities[name]!.from.source)!))
           }
           if (!(yield* ctx.isStopping)) yield* linkDeferred(ctx)
+          // Deletions last, dependants first: a child is deleted before the parent it links to.
+          if (!(yield* ctx.isStopping)) {
+            const deleted = yield* deleteMarked(ctx, selected)
+            for (const [name, d] of deleted) {
+              const i = entities.findIndex((e) => e.entity === name)
+              if (i >= 0)
+                entities[i] = {
+                  ...entities[i]!,
+                  deleted: entities[i]!.deleted + d.deleted,
+                  failed: entities[i]!.failed + d.failed,
+                }
+              yield* ctx.progress.advance(name, { deleted: d.deleted, failed: d.failed })
+            }
+          }
         }).pipe(
           Effect.mapError((e) =>
             e._tag === "RunError" ? e : runFailure(pipeline.name, store.location, "")(e),
@@ -330,6 +420,7 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
   Effect.gen(function* () {
     yield* er.bump({ read: outcomes.length })
     const classified = yield* classifyChunk(ctx, er, outcomes)
+    yield* markForDeletion(ctx, er, classified.deletes)
     const resolved = yield* resolveChunk(ctx, er, classified)
     const deadLetters = [...classified.failed, ...resolved.deadLetters]
     yield* commitUnsent(ctx, er, deadLetters, classified.unchanged)
@@ -338,8 +429,30 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
       skipped: classified.filtered.length + classified.deleted.length,
       unchanged: classified.unchanged.length,
     })
+    yield* noteDropped(ctx, er, [...resolved.creates, ...resolved.updates])
     yield* writeChunk(ctx, er, resolved.creates, resolved.updates)
   }).pipe(Effect.mapError(runFailure(ctx.pipeline.name, ctx.store.location, er.name)))
+
+/**
+ * The values field helpers dropped from the records about to be written: counted as the entity's
+ * `warnings`, the first ones kept for the report and `pipeline failures --warnings`.
+ */
+const noteDropped = (
+  ctx: Context.RunContext,
+  er: Context.EntityRun,
+  items: ReadonlyArray<{ readonly record: Prepared }>,
+) =>
+  Effect.suspend(() => {
+    let n = 0
+    for (const { record } of items) {
+      for (const d of record.dropped ?? []) {
+        n++
+        if (ctx.dropped.length < Context.maxDropped)
+          ctx.dropped.push({ entity: er.name, sourceKey: record.key, ...d })
+      }
+    }
+    return n === 0 ? Effect.void : er.bump({ warnings: n })
+  })
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */
 export const originId: (entity: string, key: string) => string = Context.originId

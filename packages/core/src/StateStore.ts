@@ -11,8 +11,13 @@ import type { SourceKey } from "./SourceKey.js"
  * `created` there is never created again.
  */
 
-/** Where a record stands in the id map. */
-export type IdMapStatus = "pending" | "created"
+/**
+ * Where a record stands in the id map: `pending` while its create is sent, `created` once the
+ * target has it, `deleting` once the source marked it deleted under a `delete` policy and the
+ * item is still to be deleted (at the end of the run, dependants first), `deleted` once it is
+ * gone from the target. A `deleted` record that the source brings back is created again.
+ */
+export type IdMapStatus = "pending" | "created" | "deleting" | "deleted"
 
 export interface IdMapEntry {
   readonly entity: string
@@ -104,6 +109,15 @@ export interface BatchCommit {
   readonly deadLetters?: ReadonlyArray<DeadLetterInput> | undefined
   /** Keys that were written now and so leave the dead letters. */
   readonly recovered?: ReadonlyArray<SourceKey> | undefined
+  /**
+   * `created` rows whose items are to be deleted (the source marks them deleted under a `delete`
+   * policy): they become `deleting`, with the hash of the deletion, until the item is gone.
+   */
+  readonly deleting?:
+    | ReadonlyArray<{ readonly sourceKey: SourceKey; readonly payloadHash: string }>
+    | undefined
+  /** `deleting` rows whose items the target has deleted: they become `deleted`. */
+  readonly deleted?: ReadonlyArray<SourceKey> | undefined
   /** The entity's new checkpoint, when this batch completes a prefix of the read. */
   readonly checkpoint?: Json | undefined
 }
@@ -146,6 +160,11 @@ export interface StateStore {
   ) => Effect.Effect<void, StateStoreError>
   /** Every `pending` row of an entity: the batches an earlier run did not finish. */
   readonly pending: (
+    pipeline: string,
+    entity: string,
+  ) => Effect.Effect<ReadonlyArray<IdMapEntry>, StateStoreError>
+  /** Every `deleting` row of an entity: items to delete from the target (this run's or an earlier one's). */
+  readonly deleting: (
     pipeline: string,
     entity: string,
   ) => Effect.Effect<ReadonlyArray<IdMapEntry>, StateStoreError>

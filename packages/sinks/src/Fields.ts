@@ -12,6 +12,7 @@
  * })
  * ```
  */
+import * as Dropped from "@b24etl/core/Dropped"
 import type { Reference } from "@b24etl/core/Reference"
 
 export const phoneTypes = ["WORK", "MOBILE", "FAX", "HOME", "PAGER", "MAILING", "OTHER"] as const
@@ -63,11 +64,24 @@ export type MultiFieldInput<T extends string> =
   | { readonly value: string | number | null | undefined; readonly type?: T | undefined }
   | ReadonlyArray<MultiFieldInput<T>>
 
+/** Whether a value can be of its kind; one that cannot is dropped (and reported). */
+const validity: Readonly<Record<MultiFieldName, (value: string) => boolean>> = {
+  // Someone at a domain, no spaces: `max@`, `office(at)x.de` and `n/a` are not addresses.
+  EMAIL: (v) => /^[^\s@]+@[^\s@]+$/u.test(v),
+  // A number has digits (`+49 30 123 ext. 5` has letters too, and is kept): `n/a` and `-` are not.
+  PHONE: (v) => /\d/u.test(v),
+  // A host name has a dot and no spaces: `n/a` and `see notes` are not sites.
+  WEB: (v) => v.includes(".") && !/\s/u.test(v),
+  IM: () => true,
+}
+
 const multi =
   <T extends string>(name: MultiFieldName, defaultType: T) =>
   (...values: ReadonlyArray<MultiFieldInput<T>>): ReadonlyArray<MultiFieldValue<T>> => {
     const allowed = multiFieldTypes[name]
+    const valid = validity[name]
     const out: Array<MultiFieldValue<T>> = []
+    const dropped: Array<Dropped.DroppedValue> = []
     const seen = new Set<string>()
     const visit = (v: MultiFieldInput<T>): void => {
       if (Array.isArray(v)) {
@@ -78,34 +92,57 @@ const multi =
         typeof v === "object" && v !== null
           ? (v as { value: string | number | null | undefined; type?: T })
           : { value: v as string | number | null | undefined }
-      const value = entry.value === null || entry.value === undefined ? "" : String(entry.value).trim()
-      if (value === "") return
+      // No value at all (null, undefined) is not a dropped one; blank text is.
+      if (entry.value === null || entry.value === undefined) return
+      const value = String(entry.value).trim()
+      if (value === "") {
+        dropped.push({ value: String(entry.value), reason: "empty" })
+        return
+      }
       const type = (entry.type ?? defaultType).toUpperCase() as T
       if (!allowed.includes(type)) {
         throw new Error(`${name} type "${entry.type}" is not one of ${allowed.join(", ")}`)
       }
+      if (!valid(value)) {
+        dropped.push({ value, reason: "invalid" })
+        return
+      }
       const key = `${type}\u0000${value}`
-      if (seen.has(key)) return
+      if (seen.has(key)) {
+        dropped.push({ value, reason: "duplicate" })
+        return
+      }
       seen.add(key)
       out.push({ VALUE: value, VALUE_TYPE: type })
     }
     values.forEach(visit)
-    return out
+    return Dropped.attach(out, dropped)
   }
 
-/** `PHONE`: phones (default type WORK), empty values dropped, duplicates merged. */
+/**
+ * `PHONE`: phones (default type WORK). Dropped, and reported by the runner (the entity's
+ * `warnings`, listed by `pipeline failures <name> --warnings` with key, field and value): blank
+ * text, a value without a digit (`n/a`), and a duplicate of one kept (same type and value).
+ * `null` and `undefined` are no value and not reported.
+ */
 export const phones: (
   ...values: ReadonlyArray<MultiFieldInput<PhoneType>>
 ) => ReadonlyArray<MultiFieldValue<PhoneType>> = multi<PhoneType>("PHONE", "WORK")
-/** `EMAIL`: e-mail addresses (default type WORK). */
+/**
+ * `EMAIL`: e-mail addresses (default type WORK). Dropped and reported like `phones`: blank text,
+ * a value that is not `name@domain` without spaces (`max@`, `office(at)x.de`), and a duplicate.
+ */
 export const emails: (
   ...values: ReadonlyArray<MultiFieldInput<EmailType>>
 ) => ReadonlyArray<MultiFieldValue<EmailType>> = multi<EmailType>("EMAIL", "WORK")
-/** `WEB`: sites (default type WORK). */
+/**
+ * `WEB`: sites (default type WORK). Dropped and reported like `phones`: blank text, a value with
+ * spaces or without a dot (`n/a`), and a duplicate.
+ */
 export const webs: (
   ...values: ReadonlyArray<MultiFieldInput<WebType>>
 ) => ReadonlyArray<MultiFieldValue<WebType>> = multi<WebType>("WEB", "WORK")
-/** `IM`: messenger accounts (default type OTHER). */
+/** `IM`: messenger accounts (default type OTHER); blank text and duplicates dropped and reported. */
 export const ims: (
   ...values: ReadonlyArray<MultiFieldInput<ImType>>
 ) => ReadonlyArray<MultiFieldValue<ImType>> = multi<ImType>("IM", "OTHER")

@@ -1,4 +1,5 @@
 /** Field helpers and the conversions the sink applies before sending. */
+import * as Dropped from "@b24etl/core/Dropped"
 import { ref } from "@b24etl/core/Reference"
 import { assert, describe, it } from "@effect/vitest"
 import * as Bitrix24 from "../src/Bitrix24.js"
@@ -29,6 +30,32 @@ describe("multi-fields", () => {
     ])
     assert.deepStrictEqual(Bitrix24.phones(), [])
     assert.throws(() => Bitrix24.emails({ value: "a@b.c", type: "FAX" as "WORK" }), /EMAIL type "FAX"/)
+  })
+
+  it("what the helpers drop (duplicate, empty, invalid) rides on the result, invisible to JSON", () => {
+    const emails = Bitrix24.emails("max@x.de", "  ", "max@", { value: "max@x.de" }, "office(at)x.de", null)
+    assert.deepStrictEqual(emails, [{ VALUE: "max@x.de", VALUE_TYPE: "WORK" }])
+    assert.deepStrictEqual(Dropped.of(emails), [
+      { value: "  ", reason: "empty" },
+      { value: "max@", reason: "invalid" },
+      { value: "max@x.de", reason: "duplicate" },
+      { value: "office(at)x.de", reason: "invalid" },
+    ])
+    assert.strictEqual(JSON.stringify(emails), '[{"VALUE":"max@x.de","VALUE_TYPE":"WORK"}]')
+    assert.deepStrictEqual(Dropped.of(Bitrix24.phones("n/a", "+49 30 1234567 ext. 5", "-")), [
+      { value: "n/a", reason: "invalid" },
+      { value: "-", reason: "invalid" },
+    ])
+    assert.deepStrictEqual(Bitrix24.phones("+49 30 1234567 ext. 5")[0]!.VALUE, "+49 30 1234567 ext. 5")
+    assert.deepStrictEqual(Dropped.of(Bitrix24.webs("acme.example", "see notes", "n/a")), [
+      { value: "see notes", reason: "invalid" },
+      { value: "n/a", reason: "invalid" },
+    ])
+    assert.deepStrictEqual(
+      Dropped.of(Bitrix24.phones("+1 555", null, undefined)),
+      [],
+      "no value is not dropped",
+    )
   })
 
   it("files, money, yes/no and dates", () => {

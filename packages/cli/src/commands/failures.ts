@@ -3,6 +3,7 @@
  * acknowledge known-bad records (listed as dismissed, not retried, no exit 2).
  */
 
+import type { DroppedField } from "@b24etl/core/Dropped"
 import { StateStore } from "@b24etl/core/StateStore"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
@@ -21,11 +22,60 @@ import {
 import * as Format from "../internal/format.js"
 import * as Table from "../internal/table.js"
 
+/** The values dropped in a run, from the stats the runner keeps with it (`{ dropped: [...] }`). */
+const droppedOf = (stats: unknown): ReadonlyArray<DroppedField> => {
+  const dropped = (stats as { dropped?: unknown } | null)?.dropped
+  return Array.isArray(dropped) ? (dropped as ReadonlyArray<DroppedField>) : []
+}
+
+/** `failures --warnings`: what field helpers dropped in the pipeline's last finished run. */
+const listDropped = (
+  store: StateStore,
+  name: string,
+  args: { readonly entity: Option.Option<string>; readonly limit: number; readonly json: boolean },
+) =>
+  Effect.gen(function* () {
+    const last = (yield* store.recentRuns(name, 10)).find((r) => r.status !== "running")
+    const dropped = droppedOf(last?.stats).filter(
+      (d) => Option.isNone(args.entity) || d.entity === args.entity.value,
+    )
+    if (args.json) return yield* Console.log(JSON.stringify(dropped, null, 2))
+    if (last === undefined || dropped.length === 0) {
+      return yield* Console.log(
+        last === undefined
+          ? `No run of pipeline ${name} yet.`
+          : `No values dropped by field helpers in the last run of pipeline ${name} (${last.id}).`,
+      )
+    }
+    const shown = dropped.slice(0, args.limit)
+    yield* Console.log(
+      Table.render(
+        [
+          { header: "ENTITY" },
+          { header: "KEY" },
+          { header: "FIELD" },
+          { header: "VALUE" },
+          { header: "REASON" },
+        ],
+        shown.map((d) => [d.entity, d.sourceKey, d.field, d.value, d.reason]),
+      ),
+    )
+    yield* Console.log("")
+    yield* Console.log(
+      `${shown.length < dropped.length ? `Showing ${Format.count(shown.length)} of ${Format.count(dropped.length)}. ` : ""}Values field helpers dropped in run ${last.id}: fix them in the source, or map them differently.`,
+    )
+  })
+
 export const failures = Command.make(
   "failures",
   {
     pipeline: pipelineArg,
     entity: Options.text("entity").pipe(Options.withDescription("only this entity"), Options.optional),
+    warnings: Options.boolean("warnings").pipe(
+      Options.withDescription(
+        "instead: the values field helpers (emails, phones, webs) dropped in the last run: entity, key, field, value, reason",
+      ),
+    ),
     limit: Options.integer("limit").pipe(
       Options.withDescription("show at most this many (default 50)"),
       Options.withDefault(50),
@@ -60,6 +110,10 @@ export const failures = Command.make(
               : [...new Set((yield* store.idMapCounts(name)).map((c) => c.entity))]
             if (entity !== undefined && known.length > 0) yield* checkEntities(name, known, [entity])
             const hint = hintName(reference)
+            if (args.warnings) {
+              yield* listDropped(store, name, args)
+              return
+            }
             const code = Option.getOrUndefined(args.dismissCode)
             if (args.dismiss.length > 0 || code !== undefined) {
               const dismissed = yield* store.dismissDeadLetters(name, {

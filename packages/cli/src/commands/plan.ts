@@ -17,6 +17,11 @@ export const plan = Command.make(
       Options.withDescription("records read per entity to check the mapped fields (default 20)"),
       Options.withDefault(20),
     ),
+    full: Options.boolean("full").pipe(
+      Options.withDescription(
+        "also read every record and count what `run --full` would update (compares with the id map)",
+      ),
+    ),
     state: stateOption,
     json: jsonOption,
   },
@@ -27,7 +32,8 @@ export const plan = Command.make(
           const { pipeline, file } = yield* PipelineLoader.load(args.pipeline)
           // A plan may refresh an OAuth token: the rotated one goes to the state store, opened only then.
           const credentials = yield* State.lazyCredentials(args.state)
-          const result = yield* Runner.plan(pipeline, { sample: args.sample, credentials })
+          const planned = Runner.plan(pipeline, { sample: args.sample, credentials, full: args.full })
+          const result = yield* args.full ? Effect.provide(planned, State.layer(args.state)) : planned
           const problems = result.sink.problems
           if (args.json) {
             yield* Console.log(
@@ -76,6 +82,11 @@ export const plan = Command.make(
                 ? "Estimated duration: unknown (the sink cannot tell)"
                 : `Estimated duration: ${Duration.toMillis(result.sink.estimate) < 1_000 ? "under a second" : Format.duration(Duration.toMillis(result.sink.estimate))} at the sink's rate`,
             )
+            for (const e of result.entities)
+              if (e.changed !== undefined)
+                yield* Console.log(
+                  `Changed since last written (run --full): ${e.entity}: ${Format.count(e.changed.updates)} to update, ${Format.count(e.changed.creates)} to create`,
+                )
             for (const note of result.sink.notes) yield* Console.log(`Note: ${note}`)
             if (problems.length > 0) {
               yield* Console.log("")

@@ -79,6 +79,11 @@ export const run = Command.make(
       Options.withDescription("read at most this many records per entity"),
       Options.optional,
     ),
+    full: Options.boolean("full").pipe(
+      Options.withDescription(
+        "read every record from the start, ignoring checkpoints, and update what changed (re-applies a changed mapping)",
+      ),
+    ),
     entity: entitiesOption,
     state: stateOption,
     json: jsonOption,
@@ -86,6 +91,7 @@ export const run = Command.make(
   (args) =>
     executeRun(args, {
       dryRun: args.dryRun,
+      full: args.full,
       limit: Option.getOrUndefined(args.limit),
       entities: args.entity.length === 0 ? undefined : args.entity,
     }),

@@ -21,8 +21,10 @@ export interface Classified {
   readonly unchanged: ReadonlyArray<Prepared>
   /** Keys a step of the entity filtered out. */
   readonly filtered: ReadonlyArray<string>
-  /** Keys deleted in the source and not in the target: never created. */
+  /** Keys deleted in the source and not in the target (or deleted there already): never created. */
   readonly deleted: ReadonlyArray<string>
+  /** In the target and deleted in the source under a `delete` policy: deleted at the end of the run. */
+  readonly deletes: ReadonlyArray<Update>
 }
 
 /** Each prepared record of a chunk once: the same key twice would be created twice, so the last wins, like an upsert. */
@@ -35,7 +37,10 @@ const unique = (outcomes: ReadonlyArray<Outcome>): ReadonlyArray<Prepared> => {
 /**
  * Sorts a chunk against its id-map rows (`existing`, by source key): a record with no `created`
  * row is created, one whose hash differs is updated, one whose hash is the same is unchanged. A
- * record deleted in the source is never created; an existing item gets the policy's update once.
+ * record deleted in the source is never created; an existing item gets the policy's update once,
+ * or under a `delete` policy is deleted. An item still to be deleted (`deleting`) exists: a record
+ * the source brought back before the deletion is updated instead; one already `deleted` is created
+ * again.
  */
 export const classify = (
   outcomes: ReadonlyArray<Outcome>,
@@ -51,10 +56,15 @@ export const classify = (
   const updates: Array<Update> = []
   const unchanged: Array<Prepared> = []
   const deleted: Array<string> = []
+  const deletes: Array<Update> = []
   for (const p of unique(outcomes)) {
     const row = existing.get(p.key)
-    const exists = row?.status === "created" && row.targetId !== null
-    if (p.deleted !== false) {
+    const exists = (row?.status === "created" || row?.status === "deleting") && row.targetId !== null
+    if (p.deleted === "delete") {
+      if (row?.status === "created" && row.targetId !== null)
+        deletes.push({ record: p, targetId: row.targetId })
+      else deleted.push(p.key)
+    } else if (p.deleted !== false) {
       if (exists && p.deleted === "update" && row.payloadHash !== p.hash)
         updates.push({ record: p, targetId: row.targetId! })
       else if (exists) unchanged.push(p)
@@ -64,7 +74,7 @@ export const classify = (
       else updates.push({ record: p, targetId: row.targetId! })
     } else creates.push(p)
   }
-  return { failed, creates, updates, unchanged, filtered, deleted }
+  return { failed, creates, updates, unchanged, filtered, deleted, deletes }
 }
 
 /**
@@ -85,5 +95,6 @@ export const classifyChunk = (
     const classified = classify(outcomes, existing)
     for (const key of classified.filtered) ctx.skipped.set(recordKey(er.name, key), "filtered")
     for (const key of classified.deleted) ctx.skipped.set(recordKey(er.name, key), "deleted")
+    for (const d of classified.deletes) ctx.skipped.set(recordKey(er.name, d.record.key), "deleted")
     return classified
   })

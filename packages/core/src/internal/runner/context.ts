@@ -1,4 +1,5 @@
 import { Deferred, Effect } from "effect"
+import type * as Dropped from "../../Dropped.js"
 import type * as Pipeline from "../../Pipeline.js"
 import type * as Progress from "../../Progress.js"
 import type { RunWarning } from "../../Report.js"
@@ -20,10 +21,12 @@ export interface RunContext {
   /** Everything but the writes: nothing is sent and no state is changed. */
   readonly dryRun: boolean
   readonly runId: string
-  /** What to read: at most `limit` records, only the dead letters, in chunks of `chunkSize`. */
+  /** What to read: at most `limit` records, only the dead letters, all of them, in chunks of `chunkSize`. */
   readonly reading: {
     readonly limit: number | undefined
     readonly onlyDeadLetters: boolean
+    /** Every record from the start, ignoring checkpoints (`--full`): only what changed is written. */
+    readonly full: boolean
     readonly chunkSize: number
   }
   /** Completes once a stop is requested: reading halts, batches in flight finish and commit. */
@@ -55,7 +58,16 @@ export interface RunContext {
   readonly failed: Map<string, boolean>
   /** What the report warns about (cursors in the future). */
   readonly warnings: Array<RunWarning>
+  /**
+   * Items a dry run would delete, by entity (a real run keeps them in the id map as `deleting`).
+   */
+  readonly dryRunDeletes: Map<string, Array<Sink.SinkDelete>>
+  /** Values field helpers dropped from the records this run writes (the first `maxDropped`). */
+  readonly dropped: Array<Dropped.DroppedField>
 }
+
+/** Dropped values a run keeps for its report and `pipeline failures --warnings`; the count goes on. */
+export const maxDropped = 1_000
 
 /** One entity in a run: what it reads, where it writes, and its counters. */
 export interface EntityRun {
@@ -104,5 +116,7 @@ export const make = (
       letters: new Map(),
       failed: new Map(),
       warnings: [],
+      dryRunDeletes: new Map(),
+      dropped: [],
     }
   })

@@ -1,9 +1,10 @@
-import { Effect, Option, type Scope, Stream } from "effect"
+import { Chunk, Effect, Option, type Scope, Stream } from "effect"
 import * as Pipeline from "../../Pipeline.js"
 import type { PlanEntityResult, PlanResult } from "../../Runner.js"
 import type * as Sink from "../../Sink.js"
 import type * as Source from "../../Source.js"
-import { StateStore } from "../../StateStore.js"
+import { StateStore, StateStoreError } from "../../StateStore.js"
+import { classify } from "./classify.js"
 import { connectSources, credentialsOf } from "./connect.js"
 import { prepare } from "./prepare.js"
 
@@ -32,18 +33,70 @@ const sampleFields = (
   })
 
 /**
+ * What a `--full` run of an entity would write: every record read and prepared, compared with
+ * the id map by payload hash, read-only. `updates`: items whose fields changed since they were
+ * last written; `creates`: records not in the target yet.
+ */
+const changedSinceWritten = (
+  pipeline: Pipeline.Pipeline,
+  name: string,
+  conn: Source.Connection<unknown>,
+  store: StateStore,
+): Effect.Effect<
+  { readonly updates: number; readonly creates: number },
+  Source.SourceError | StateStoreError
+> =>
+  Effect.gen(function* () {
+    const entity = pipeline.entities[name]!
+    const preparer = prepare(pipeline.name, name, entity)
+    let updates = 0
+    let creates = 0
+    yield* conn.read(entity.from.spec, {}).pipe(
+      Stream.grouped(pipeline.options?.bufferSize ?? 500),
+      Stream.runForEach((chunk) =>
+        Effect.gen(function* () {
+          const outcomes = yield* preparer.chunk(Chunk.toReadonlyArray(chunk))
+          const keys = outcomes.flatMap((o) => (o._tag === "Prepared" ? [o.key] : []))
+          const classified = classify(outcomes, yield* store.lookup(pipeline.name, name, keys))
+          updates += classified.updates.length
+          creates += classified.creates.length
+        }),
+      ),
+    )
+    return { updates, creates }
+  })
+
+/**
  * Checks a pipeline without writing: definition, entity order, source counts, and the sink's
  * check of the fields the mappings produce on a sample of records.
  */
 export const planPipeline = (
   pipeline: Pipeline.Pipeline,
-  options: { readonly sample?: number | undefined; readonly credentials?: Sink.Credentials | undefined },
-): Effect.Effect<PlanResult, Pipeline.DefinitionError | Source.SourceError | Sink.SinkError, Scope.Scope> =>
+  options: {
+    readonly sample?: number | undefined
+    readonly credentials?: Sink.Credentials | undefined
+    /** Also read every record and count what a `--full` run would write (needs the state store). */
+    readonly full?: boolean | undefined
+  },
+): Effect.Effect<
+  PlanResult,
+  Pipeline.DefinitionError | Source.SourceError | Sink.SinkError | StateStoreError,
+  Scope.Scope
+> =>
   Effect.gen(function* () {
     const order = yield* Pipeline.validate(pipeline)
     const sources = yield* connectSources(pipeline, order)
     // A plan may refresh an OAuth token too: with a state store at hand, the rotated one is kept.
     const store = yield* Effect.serviceOption(StateStore)
+    if (options.full === true && Option.isNone(store)) {
+      return yield* Effect.fail(
+        new StateStoreError({
+          operation: "planning a full run",
+          message:
+            "counting what changed since it was written compares with the id map: give the plan the state store",
+        }),
+      )
+    }
     const sink = yield* pipeline.sink.connect({
       originator: Pipeline.originator(pipeline),
       dryRun: true,
@@ -61,6 +114,9 @@ export const planPipeline = (
         count,
         fields: yield* sampleFields(pipeline.name, name, entity, conn, options.sample ?? 20),
         incremental: false,
+        ...(options.full === true && Option.isSome(store)
+          ? { changed: yield* changedSinceWritten(pipeline, name, conn, store.value) }
+          : {}),
       })
     }
     const report = yield* sink.plan(

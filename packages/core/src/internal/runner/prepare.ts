@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto"
 import { Effect, Either, Option } from "effect"
+import * as Dropped from "../../Dropped.js"
 import { type Json, stringify, toJson } from "../../Json.js"
 import type * as Pipeline from "../../Pipeline.js"
 import * as Reference from "../../Reference.js"
@@ -25,9 +26,12 @@ export interface Prepared {
   readonly hash: string
   /**
    * The source marks the record deleted: it is never created; `fields` hold the update the
-   * entity's policy makes to an existing item, or nothing for `ignore`.
+   * entity's policy makes to an existing item, or nothing for `ignore` and `delete` (the
+   * existing item is deleted).
    */
-  readonly deleted: false | "ignore" | "update"
+  readonly deleted: false | "ignore" | "update" | "delete"
+  /** Values the mapping's field helpers dropped (`Bitrix24.emails`...), by field; absent when none. */
+  readonly dropped?: ReadonlyArray<Dropped.DroppedValue & { readonly field: string }> | undefined
 }
 
 export interface Skipped {
@@ -111,9 +115,14 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
   const fields: Record<string, unknown> = {}
   const deferred: Record<string, unknown> = {}
   let anyDeferred = false
+  let dropped: Array<Dropped.DroppedValue & { readonly field: string }> | undefined
   for (const field in mapped) {
     const v = mapped[field]
     if (v === undefined) continue
+    for (const d of Dropped.of(v)) {
+      if (dropped === undefined) dropped = []
+      dropped.push({ field, ...d })
+    }
     if (rules.deferredFields.has(field)) {
       deferred[field] = v
       anyDeferred = true
@@ -141,6 +150,7 @@ const fromFields = (rules: Rules, record: SourceRecord, mapped: Pipeline.Fields)
     createHash,
     hash,
     deleted: false,
+    ...(dropped === undefined ? {} : { dropped }),
   })
 }
 
@@ -155,14 +165,15 @@ const deletion = (rules: Rules, record: SourceRecord, value: unknown): Outcome |
     return fail(rules, record, "transform", "TRANSFORM_FAILED", `deleted.when: ${describeCause(cause)}`)
   }
   if (!isDeleted) return undefined
-  const fields = rule.policy === "ignore" ? {} : { ...rule.policy.update }
+  const policy = rule.policy
+  const fields = typeof policy === "string" ? {} : { ...policy.update }
   const hash = hashFields({ $deleted: true, ...fields })
   return preparedOf(record, {
     fields,
     deferred: {},
     createHash: hash,
     hash,
-    deleted: rule.policy === "ignore" ? "ignore" : "update",
+    deleted: typeof policy === "string" ? policy : "update",
   })
 }
 

@@ -19,7 +19,7 @@ export interface Reading {
 
 /**
  * Starts reading an entity: from its checkpoint when the run is incremental, from the start
- * when it is limited or retries only the dead letters. Shows the source's count when it can
+ * when it is `full`, limited or retries only the dead letters. Shows the source's count when it can
  * tell. Reading halts once a stop is requested.
  */
 export const read = (
@@ -27,7 +27,7 @@ export const read = (
   er: Pick<EntityRun, "name" | "entity" | "conn">,
 ): Effect.Effect<Reading, StateStoreError> =>
   Effect.gen(function* () {
-    const { limit, onlyDeadLetters } = ctx.reading
+    const { limit, onlyDeadLetters, full } = ctx.reading
     const letters = yield* ctx.store.deadLetters(ctx.pipeline.name, { entity: er.name, limit: 1_000_000_000 })
     const deadKeys = new Set<string>()
     const duplicateKeys = new Set<string>()
@@ -44,7 +44,7 @@ export const read = (
       })
     }
     let after =
-      onlyDeadLetters || limit !== undefined
+      onlyDeadLetters || full || limit !== undefined
         ? undefined
         : Option.getOrUndefined(yield* ctx.store.checkpoint(ctx.pipeline.name, er.name))
     if (isFutureCheckpoint(after, ctx.cursorLimit)) {

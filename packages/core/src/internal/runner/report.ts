@@ -42,6 +42,7 @@ export const finishRun = (
       status,
       dryRun,
       entities: run.entities,
+      ...(ctx.dropped.length > 0 ? { dropped: ctx.dropped } : {}),
       deadLetters,
       failedNow,
       warnings: ctx.warnings,
@@ -54,7 +55,12 @@ export const finishRun = (
         .finishRun(
           ctx.runId,
           status,
-          toJson({ entities: run.entities, error: report.error, warnings: ctx.warnings }) as Json,
+          toJson({
+            entities: run.entities,
+            error: report.error,
+            warnings: ctx.warnings,
+            dropped: report.dropped,
+          }) as Json,
         )
         .pipe(Effect.ignore)
     }

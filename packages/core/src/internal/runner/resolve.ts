@@ -75,6 +75,9 @@ export const lookupReferenced = (
       if (row.status === "created" && row.targetId !== null)
         ids.set(recordKey(row.entity, row.sourceKey), row.targetId)
       else if (row.status === "pending") pending.add(recordKey(row.entity, row.sourceKey))
+      // Deleted (or being deleted) under a `delete` policy: explained like a record never created.
+      else if (row.status === "deleting" || row.status === "deleted")
+        ctx.skipped.set(recordKey(row.entity, row.sourceKey), "deleted")
     return { ids, pending }
   })
 

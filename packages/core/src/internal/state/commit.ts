@@ -2,7 +2,7 @@ import type { StateStore } from "../../StateStore.js"
 import { writeCheckpoint } from "./checkpoints.js"
 import type { StoreContext } from "./context.js"
 import { writeDeadLetters } from "./deadLetters.js"
-import { writeCreated } from "./idMap.js"
+import { moveStatus, writeCreated } from "./idMap.js"
 import { checkKeys, deleteKeys, unique } from "./keys.js"
 import * as Time from "./time.js"
 
@@ -18,6 +18,8 @@ export const make =
       const released = unique(batch.released ?? [])
       const recovered = unique(batch.recovered ?? [])
       const letters = batch.deadLetters ?? []
+      const deleting = batch.deleting ?? []
+      const deleted = unique(batch.deleted ?? [])
       checkKeys(
         batch.entity,
         batch.created.map((r) => r.sourceKey),
@@ -28,6 +30,8 @@ export const make =
         released.length === 0 &&
         recovered.length === 0 &&
         letters.length === 0 &&
+        deleting.length === 0 &&
+        deleted.length === 0 &&
         batch.checkpoint === undefined
       ) {
         return
@@ -36,6 +40,14 @@ export const make =
         // Released keys failed: their pending rows go, and their dead letters come below.
         await deleteKeys(trx, "id_map", { ...batch, pending: true }, released)
         await writeCreated(trx, kind, batch, now)
+        await moveStatus(trx, batch, { from: "created", to: "deleting" }, deleting, now)
+        await moveStatus(
+          trx,
+          batch,
+          { from: "deleting", to: "deleted" },
+          deleted.map((sourceKey) => ({ sourceKey })),
+          now,
+        )
         // Recovered keys were written now, so they leave the dead letters.
         await deleteKeys(trx, "dead_letters", batch, recovered)
         await writeDeadLetters(trx, kind, batch.pipeline, letters, now)

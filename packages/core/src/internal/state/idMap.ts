@@ -9,7 +9,9 @@ import * as Time from "./time.js"
 
 /**
  * The id map: which target record each source record became (`created`), or is being sent as
- * (`pending`, written before the send so a crash leaves a trace to reconcile).
+ * (`pending`, written before the send so a crash leaves a trace to reconcile), or is to be
+ * deleted from (`deleting`, written with the checkpoint so a crash leaves the deletion to do) or
+ * was deleted from (`deleted`).
  */
 
 type IdMapInsert = Insertable<Database["id_map"]>
@@ -126,6 +128,35 @@ export const writeCreated = async (trx: Db, kind: Kind, batch: BatchCommit, now:
 }
 
 /**
+ * Moves rows of `keys` from status `from` to `to` (for `commit`): `created` -> `deleting` with
+ * the deletion's hash, `deleting` -> `deleted`. Rows in another status are left alone: a record
+ * the source brought back in the meantime is `created` again.
+ */
+export const moveStatus = async (
+  trx: Db,
+  at: { readonly pipeline: string; readonly entity: string },
+  move: { readonly from: IdMapStatus; readonly to: IdMapStatus },
+  rows: ReadonlyArray<{ readonly sourceKey: SourceKey; readonly payloadHash?: string | undefined }>,
+  now: string,
+) => {
+  // One statement per hash and lookup-sized list of keys (a deletion's hash is the same for all).
+  const byHash = new Map<string | undefined, Array<SourceKey>>()
+  for (const r of rows) byHash.set(r.payloadHash, [...(byHash.get(r.payloadHash) ?? []), r.sourceKey])
+  for (const [hash, keys] of byHash) {
+    for (const part of chunks(unique(keys), lookupChunk)) {
+      await trx
+        .updateTable("id_map")
+        .set({ status: move.to, updated_at: now, ...(hash === undefined ? {} : { payload_hash: hash }) })
+        .where("pipeline", "=", at.pipeline)
+        .where("entity", "=", at.entity)
+        .where("status", "=", move.from)
+        .where("source_key", "in", [...part])
+        .execute()
+    }
+  }
+}
+
+/**
  * PostgreSQL plans the id-map lookups from table statistics. Without them (PGlite never
  * autovacuums; a server's autovacuum lags a bulk load) it looks keys up through the status
  * index, reading every row of the entity: ~25 times slower at 200,000 rows (`bench/runner.ts`).
@@ -157,7 +188,10 @@ export const make = ({
   kind,
   attempt,
   inTransaction,
-}: StoreContext): Pick<StateStore, "lookup" | "lookupMany" | "markPending" | "pending" | "idMapCounts"> => {
+}: StoreContext): Pick<
+  StateStore,
+  "lookup" | "lookupMany" | "markPending" | "pending" | "deleting" | "idMapCounts"
+> => {
   const keepStatistics = statistics(db, kind)
   return {
     lookup: (pipeline, entity, keys) =>
@@ -218,6 +252,19 @@ export const make = ({
           .where("entity", "=", entity)
           .where("status", "=", "pending")
           .orderBy("batch_id")
+          .orderBy("source_key")
+          .execute()
+        return rows.map(toEntry)
+      }),
+
+    deleting: (pipeline, entity) =>
+      attempt("listing id-map rows to delete", async () => {
+        const rows = await db
+          .selectFrom("id_map")
+          .select(selectColumns(kind))
+          .where("pipeline", "=", pipeline)
+          .where("entity", "=", entity)
+          .where("status", "=", "deleting")
           .orderBy("source_key")
           .execute()
         return rows.map(toEntry)
