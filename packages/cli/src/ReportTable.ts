@@ -41,6 +41,12 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
     ])
   }
   const right = { align: "right" as const }
+  // Adopted items (found in the portal when an entity's id map was empty) only when there are any.
+  const adopted = report.entities.reduce((s, e) => s + (e.adopted ?? 0), 0)
+  if (adopted > 0) {
+    report.entities.forEach((e, i) => rows[i]!.splice(4, 0, n(e.adopted ?? 0)))
+    if (rows.length > report.entities.length) rows[rows.length - 1]!.splice(4, 0, n(adopted))
+  }
   const lines: Array<string> = []
   lines.push(
     `Pipeline ${report.pipeline}${report.dryRun ? " (dry run: nothing was written)" : ""} — run ${report.runId}`,
@@ -55,6 +61,7 @@ export const render = (report: Report.RunReport, command = "pnpm pipeline"): str
             { header: "TARGET" },
             { header: "READ", ...right },
             { header: "CREATED", ...right },
+            ...(adopted > 0 ? [{ header: "ADOPTED", ...right }] : []),
             { header: "UPDATED", ...right },
             { header: "UNCHANGED", ...right },
             { header: "SKIPPED", ...right },

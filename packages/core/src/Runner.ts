@@ -1,4 +1,6 @@
 import { Chunk, Clock, Data, Effect, Ref, Stream } from "effect"
+import { adoptIfEmpty } from "./internal/runner/adopt.js"
+import { bindRun } from "./internal/runner/bind.js"
 import { classifyChunk } from "./internal/runner/classify.js"
 import { advanceCheckpoint, commitUnsent } from "./internal/runner/commit.js"
 import { connectSources, credentialsOf } from "./internal/runner/connect.js"
@@ -9,6 +11,7 @@ import { planPipeline } from "./internal/runner/plan.js"
 import { type Outcome, prepare } from "./internal/runner/prepare.js"
 import { read } from "./internal/runner/read.js"
 import { reconcilePending } from "./internal/runner/reconcile.js"
+import { type RelinkResult, relinkPipeline } from "./internal/runner/relink.js"
 import { finishRun } from "./internal/runner/report.js"
 import { resolveChunk } from "./internal/runner/resolve.js"
 import { writeChunk } from "./internal/runner/write.js"
@@ -52,6 +55,12 @@ export interface RunOptions {
    * started at or after this time (another process served the same tick).
    */
   readonly tick?: Date | undefined
+  /**
+   * The source's location differs from the one the pipeline's state remembers (a moved or
+   * restored database): go on, and remember the new one. Without it such a run stops before it
+   * reads (`--accept-source-change`).
+   */
+  readonly acceptSourceChange?: boolean | undefined
 }
 
 /** The run could not start or had to stop: the message says what, where and what to do. */
@@ -180,6 +189,14 @@ export const run = (
       const sink = yield* pipeline.sink
         .connect({ originator: Pipeline.originator(pipeline), dryRun, credentials: credentialsOf(store) })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+      // Before anything is read or written: the state must belong to this portal and source.
+      const refusals = yield* bindRun(
+        store,
+        pipeline,
+        { sink, sources },
+        { dryRun, acceptSourceChange: options.acceptSourceChange ?? false },
+      ).pipe(Effect.mapError(storeFailure))
+      if (refusals.length > 0) return yield* Effect.fail(fail(refusals.map((r) => r.message).join("; ")))
 
       const runRow = dryRun
         ? { id: `dry-run-${yield* Clock.currentTimeMillis}` }
@@ -235,6 +252,11 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
     const entity = ctx.pipeline.entities[name]!
     const counters = yield* Ref.make(Progress.emptyCounters)
     if (!ctx.dryRun) yield* reconcilePending(ctx, { name, target: entity.to })
+    const adoption = yield* adoptIfEmpty(ctx, { name, target: entity.to })
+    if (adoption._tag === "Duplicates")
+      return yield* Effect.fail(
+        new RunError({ pipeline: ctx.pipeline.name, entity: name, message: adoption.message }),
+      )
     const { records, deadKeys } = yield* read(ctx, { name, entity, conn })
     const bump = (delta: Partial<Progress.Counters>) =>
       Ref.update(counters, (c) => Progress.add(c, delta)).pipe(
@@ -256,7 +278,13 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
     yield* ctx.progress.finish(name)
     const counted = yield* Ref.get(counters)
     const durationMs = (yield* Clock.currentTimeMillis) - started
-    return { entity: name, target: entity.to.name, ...counted, durationMs } satisfies EntityReport
+    return {
+      entity: name,
+      target: entity.to.name,
+      ...counted,
+      durationMs,
+      ...(adoption.adopted > 0 ? { adopted: adoption.adopted } : {}),
+    } satisfies EntityReport
   })
 
 /**
@@ -278,6 +306,43 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
     yield* writeChunk(ctx, er, resolved.creates, resolved.updates)
     return outcomes[outcomes.length - 1]?.position
   }).pipe(Effect.mapError(runFailure(ctx.pipeline.name, ctx.store.location, er.name)))
+
+export type { RelinkEntity, RelinkResult } from "./internal/runner/relink.js"
+
+/**
+ * Rebuilds the pipeline's id map from the target (`pipeline relink`): the items its originator
+ * owns there are written as created (sent once as updates by the next run, never created again),
+ * rows with no item are forgotten with the entity's checkpoint and dead letters (the next run
+ * reads everything and creates what is missing), records found more than once are listed and
+ * left out. Then the pipeline's state is bound to this target. Holds the pipeline's lock.
+ */
+export const relink = (
+  pipeline: Pipeline.Pipeline,
+  options: {
+    /** Only these entities (default: all). */
+    readonly entities?: ReadonlyArray<string> | undefined
+    readonly lockLeaseMs?: number | undefined
+  } = {},
+): Effect.Effect<RelinkResult, Pipeline.DefinitionError | RunError, StateStore | Progress.Progress> =>
+  Effect.scoped(relinkPipeline(pipeline, options)).pipe(
+    Effect.catchTags({
+      RelinkRefusal: (e) =>
+        Effect.fail(new RunError({ pipeline: pipeline.name, message: e.message, locked: e.locked })),
+      SinkError: (e) =>
+        Effect.fail(
+          new RunError({
+            pipeline: pipeline.name,
+            message: `${e.sink} ${e.reason === "fatal" ? "refused" : "failed"}${e.code ? ` (${e.code})` : ""}: ${e.message}`,
+            cause: e,
+          }),
+        ),
+      StateStoreError: (e) =>
+        Effect.gen(function* () {
+          const store = yield* StateStore
+          return yield* Effect.fail(runFailure(pipeline.name, store.location)(e))
+        }),
+    }),
+  )
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */
 export const originId: (entity: string, key: string) => string = Context.originId

@@ -8,6 +8,10 @@
  *   (`internal/connection/updates.ts`).
  * - `find`: `crm.item.list` by identity, 50 ids per filter, paged by `>id`
  *   (`internal/connection/find.ts`).
+ * - `listOwned`: `crm.item.list` of every item carrying the originator, 50 per page, paged by
+ *   `>id`, for `relink` and adoption (`internal/connection/owned.ts`).
+ * - `identity`: the portal and the webhook user or OAuth app, without secrets, which a
+ *   pipeline's state is bound to.
  * - `plan`: `crm.item.fields` per type, unknown field names with the nearest real one, and an
  *   estimate at the configured rate (`internal/connection/plan.ts`).
  *
@@ -19,6 +23,7 @@ import { Effect } from "effect"
 import type * as Bitrix24Client from "./Bitrix24Client.js"
 import * as Find from "./internal/connection/find.js"
 import * as Imports from "./internal/connection/imports.js"
+import * as Owned from "./internal/connection/owned.js"
 import * as Plan from "./internal/connection/plan.js"
 import { toSinkError } from "./internal/connection/requests.js"
 import * as TypeFields from "./internal/connection/typeFields.js"
@@ -54,6 +59,7 @@ export const make = (
     const concurrency = options.concurrency ?? 4
     const typeFields = TypeFields.cached(client)
     const connection: Sink.Connection<Target.Target> = {
+      identity: client.identity,
       batchSize: importBatchSize,
       updateBatchSize: commandBatchSize,
       concurrency,
@@ -65,6 +71,7 @@ export const make = (
       create: Imports.make(client, { originator, dryRun }),
       update: Updates.make(client, { dryRun }),
       find: Find.make(client, originator, typeFields),
+      listOwned: Owned.make(client, originator, typeFields),
     }
     return connection
   })

@@ -62,6 +62,13 @@ export const executeRun = (
     }),
   )
 
+/** `--accept-source-change`: the source moved (same records, another host or database). */
+export const acceptSourceChangeOption = Options.boolean("accept-source-change").pipe(
+  Options.withDescription(
+    "the source's host or database differs from the one the state remembers and holds the same records: go on and remember it",
+  ),
+)
+
 export const run = Command.make(
   "run",
   {
@@ -74,11 +81,13 @@ export const run = Command.make(
       Options.optional,
     ),
     entity: entitiesOption,
+    acceptSourceChange: acceptSourceChangeOption,
     state: stateOption,
     json: jsonOption,
   },
   (args) =>
     executeRun(args, {
+      acceptSourceChange: args.acceptSourceChange,
       dryRun: args.dryRun,
       limit: Option.getOrUndefined(args.limit),
       entities: args.entity.length === 0 ? undefined : args.entity,

@@ -1,0 +1,155 @@
+import { Chunk, Effect, Option, Stream } from "effect"
+import type * as Sink from "../../Sink.js"
+import type { StateStore, StateStoreError } from "../../StateStore.js"
+import type { RunContext } from "./context.js"
+
+/**
+ * Adoption: the items a pipeline owns in the target (they carry its originator) taken into the
+ * id map as `created`, so records the id map forgot (a reset, a lost state directory, an earlier
+ * import) are updated instead of created twice. `relink` adopts on demand; a run adopts by itself
+ * when an entity's id map is empty and the target holds items of the pipeline.
+ */
+
+/**
+ * The payload hash of an adopted row: no record hashes to it, so the next run sends each
+ * adopted record once as an update (the item's content in the target is not known).
+ */
+export const adoptedHash = ""
+
+/** The items of one entity found in the target, by legacy key. */
+export interface Owned {
+  /** Keys with exactly one item: key -> target id. */
+  readonly items: ReadonlyMap<string, string>
+  /** Keys with more than one item (never one picked silently): key -> every target id, lowest first. */
+  readonly duplicates: ReadonlyMap<string, ReadonlyArray<string>>
+}
+
+const byId = (a: string, b: string) => {
+  const x = Number(a)
+  const y = Number(b)
+  return Number.isFinite(x) && Number.isFinite(y) ? x - y : a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Sorts a target's owned items by entity (only these `entities`, whose records go to that target). */
+export const groupOwned = (
+  items: Iterable<Sink.OwnedItem>,
+  entities: ReadonlyArray<string>,
+): ReadonlyMap<string, Owned> => {
+  const ids = new Map<string, Map<string, Array<string>>>(entities.map((e) => [e, new Map()]))
+  for (const item of items) {
+    // Entity names never hold ":", so the first one ends the entity (keys may hold it).
+    const at = item.originId.indexOf(":")
+    if (at <= 0) continue
+    const byKey = ids.get(item.originId.slice(0, at))
+    if (byKey === undefined) continue
+    const key = item.originId.slice(at + 1)
+    const list = byKey.get(key)
+    if (list === undefined) byKey.set(key, [item.targetId])
+    else if (!list.includes(item.targetId)) list.push(item.targetId)
+  }
+  const out = new Map<string, Owned>()
+  for (const [entity, byKey] of ids) {
+    const single = new Map<string, string>()
+    const duplicates = new Map<string, ReadonlyArray<string>>()
+    for (const [key, list] of byKey) {
+      if (list.length === 1) single.set(key, list[0]!)
+      else duplicates.set(key, [...list].sort(byId))
+    }
+    out.set(entity, { items: single, duplicates })
+  }
+  return out
+}
+
+/** Every item the connection's originator owns in `target`, grouped by these entities. */
+export const listOwned = (
+  sink: Sink.Connection,
+  target: Sink.Target,
+  entities: ReadonlyArray<string>,
+): Effect.Effect<ReadonlyMap<string, Owned>, Sink.SinkError> =>
+  sink.listOwned === undefined
+    ? Effect.succeed(groupOwned([], entities))
+    : Effect.map(Stream.runCollect(sink.listOwned(target)), (items) =>
+        groupOwned(Chunk.toReadonlyArray(items), entities),
+      )
+
+/** Writes adopted items to the id map as `created`, in slices of one transaction each. */
+export const writeAdopted = (
+  store: StateStore,
+  pipeline: string,
+  entity: string,
+  targetType: string,
+  items: ReadonlyMap<string, string>,
+): Effect.Effect<void, StateStoreError> =>
+  Effect.gen(function* () {
+    const rows = [...items].map(([sourceKey, targetId]) => ({
+      sourceKey,
+      targetType,
+      targetId,
+      payloadHash: adoptedHash,
+      batchId: null,
+    }))
+    for (let i = 0; i < rows.length; i += 500)
+      yield* store.commit({ pipeline, entity, created: rows.slice(i, i + 500) })
+  })
+
+/** One line naming the keys found more than once in the target, with their ids. */
+export const describeDuplicates = (
+  entity: string,
+  duplicates: ReadonlyMap<string, ReadonlyArray<string>>,
+): string => {
+  const shown = [...duplicates].slice(0, 10).map(([key, ids]) => `${entity}:${key} -> ids ${ids.join(", ")}`)
+  const more = duplicates.size > shown.length ? ` and ${duplicates.size - shown.length} more` : ""
+  return `${shown.join("; ")}${more}`
+}
+
+/** What a run's adoption did: how many items it adopted, or why it stopped. */
+export type Adoption =
+  | { readonly _tag: "Adopted"; readonly adopted: number }
+  | {
+      readonly _tag: "Duplicates"
+      /** The records found more than once, for the run's error. */
+      readonly message: string
+    }
+
+/**
+ * Before an entity's first create, when its id map holds no row at all: asks the target for the
+ * first page of the pipeline's items there (one request), and when there are any, adopts the
+ * entity's (the relink of that entity). Records the target holds more than once stop the entity
+ * before anything is adopted or created: creating them would make one more copy, and picking one
+ * would be a guess. Not in a dry run, which changes no state: it only says what a run would do.
+ */
+export const adoptIfEmpty = (
+  ctx: RunContext,
+  entity: { readonly name: string; readonly target: Sink.Target },
+): Effect.Effect<Adoption, Sink.SinkError | StateStoreError> =>
+  Effect.gen(function* () {
+    const none: Adoption = { _tag: "Adopted", adopted: 0 }
+    const list = ctx.sink.listOwned
+    if (list === undefined) return none
+    const counts = yield* ctx.store.idMapCounts(ctx.pipeline.name)
+    if (counts.some((c) => c.entity === entity.name && c.count > 0)) return none
+    const first = yield* ctx.call(Stream.runHead(list(entity.target)))
+    if (Option.isNone(first)) return none
+    if (ctx.dryRun) {
+      yield* ctx.progress.note(
+        `${entity.name}: its id map is empty but the target holds items of this pipeline; a real run adopts them before creating anything`,
+      )
+      return none
+    }
+    const owned = (yield* listOwned(ctx.sink, entity.target, [entity.name])).get(entity.name)!
+    if (owned.duplicates.size > 0) {
+      return {
+        _tag: "Duplicates",
+        message:
+          `${owned.duplicates.size} records of ${entity.name} exist more than once in the target (${describeDuplicates(entity.name, owned.duplicates)}); ` +
+          `nothing was adopted or created for ${entity.name}. Delete the extra items in the target (keep one of each), then run again ` +
+          `(or \`pipeline relink ${ctx.pipeline.name} --entity ${entity.name}\`, which adopts the others and lists these)`,
+      }
+    }
+    if (owned.items.size > 0)
+      yield* ctx.progress.note(
+        `${entity.name}: its id map was empty; adopted ${owned.items.size} items of this pipeline found in the target`,
+      )
+    yield* writeAdopted(ctx.store, ctx.pipeline.name, entity.name, entity.target.name, owned.items)
+    return { _tag: "Adopted", adopted: owned.items.size }
+  })
