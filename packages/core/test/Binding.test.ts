@@ -174,6 +174,11 @@ layer(StoreLayer, { timeout: 60_000, excludeTestServices: true })("binding in th
         assert.include(error.message, "memory demo")
         assert.include(error.message, "memory real")
         assert.strictEqual(memory.state.calls.create, creates, "nothing sent")
+        const planned = yield* Runner.plan(make(at(memory, "memory real")))
+        assert.isTrue(
+          planned.sink.notes.some((n) => n.startsWith("a run would stop") && n.includes("memory demo")),
+          planned.sink.notes.join("\n"),
+        )
 
         where = "db2:5432/crm"
         const moved = yield* Effect.flip(Runner.run(demo))

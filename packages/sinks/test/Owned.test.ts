@@ -4,7 +4,6 @@
  * first page alone when only the first item is pulled; the identity names the portal and the
  * webhook user, never the code.
  */
-import type * as Sink from "@b24etl/core/Sink"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import * as Bitrix24 from "../src/Bitrix24.js"
@@ -89,7 +88,7 @@ describe("listOwned", () => {
   it.scopedLive("the identity names the portal and the webhook user, never the code", () =>
     Effect.gen(function* () {
       const emulator = yield* portal()
-      const conn: Sink.Connection = yield* connect(webhookSink(emulator))
+      const conn = yield* connect(webhookSink(emulator))
       assert.strictEqual(conn.identity, `bitrix24 ${emulator.url} (webhook user 1)`)
       const code = emulator.webhookUrl
         .split("/")
