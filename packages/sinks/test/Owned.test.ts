@@ -5,7 +5,7 @@
  * webhook user, never the code.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Chunk, Effect, Redacted, Stream } from "effect"
 import * as Bitrix24 from "../src/Bitrix24.js"
 import { connect, items, methodCount, portal, webhookSink } from "./support.js"
 
@@ -96,5 +96,27 @@ describe("listOwned", () => {
         .pop()!
       assert.notInclude(conn.identity!, code)
     }),
+  )
+
+  it.scopedLive(
+    "for an OAuth app, the identity names the portal and the app's client id, never a token",
+    () =>
+      Effect.gen(function* () {
+        const emulator = yield* portal()
+        const tokens = yield* emulator.oauth.issueToken()
+        const sink = Bitrix24.sink({
+          oauth: {
+            portalUrl: emulator.url,
+            clientId: emulator.oauth.clientId,
+            clientSecret: Redacted.make(emulator.oauth.clientSecret),
+            accessToken: Redacted.make(tokens.accessToken),
+            refreshToken: Redacted.make(tokens.refreshToken),
+          },
+        })
+        const conn = yield* connect(sink)
+        assert.strictEqual(conn.identity, `bitrix24 ${emulator.url} (OAuth app ${emulator.oauth.clientId})`)
+        for (const secret of [tokens.accessToken, tokens.refreshToken, emulator.oauth.clientSecret])
+          assert.notInclude(conn.identity!, secret)
+      }),
   )
 })

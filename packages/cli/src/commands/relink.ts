@@ -97,7 +97,9 @@ export const relink = Command.make(
         const duplicates = result.entities.some((e) => e.duplicates.length > 0)
         if (!args.json)
           yield* Console.log(
-            `\nNext: \`${invocation} run ${pipeline.name}\` updates the adopted items and creates what is missing.`,
+            duplicates
+              ? `\nBefore the next run, delete the extra items listed above and relink again: a run now would create those records once more.`
+              : `\nNext: \`${invocation} run ${pipeline.name}\` updates the adopted items and creates what is missing.`,
           )
         yield* setExitCode(duplicates ? 2 : 0)
       }),
