@@ -15,6 +15,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Layer } from "effect"
 import * as StateDrivers from "../packages/core/test/fixtures/StateDrivers.js"
 import migrateLegacy from "../pipelines/migrate-legacy.js"
+import * as Cli from "./support/cli.js"
 import * as Legacy from "./support/legacy.js"
 
 const COMPANY = 4
@@ -221,6 +222,56 @@ describe("binding: a pipeline's state belongs to one portal", () => {
             assert.deepStrictEqual(yield* s.idMapCounts("other-import"), [], "nothing adopted")
             assert.strictEqual(JSON.stringify(yield* portal.items(COMPANY)), before)
           }).pipe(Effect.provide(store.layer))
+        }),
+      ),
+    240_000,
+  )
+
+  it.live(
+    "from the command line: exit 1 against another portal, relink moves the state there, status shows the binding",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const legacy = yield* Legacy.seededLegacy("postgres", "b24etl_e2e_bind_legacy_e", 8)
+          const first = yield* Legacy.portal()
+          const second = yield* Legacy.portal()
+          const stateDb = yield* StateDrivers.postgresDatabase("b24etl_e2e_bind_state_e")
+          const cli = (args: ReadonlyArray<string>, portal: { webhookUrl: string }) =>
+            Effect.promise(
+              () =>
+                Cli.start(args, {
+                  LEGACY_DATABASE_URL: legacy.url,
+                  BITRIX24_WEBHOOK_URL: portal.webhookUrl,
+                  BITRIX24_RATE: "unlimited",
+                  PIPELINE_STATE_URL: stateDb.url,
+                }).done,
+            )
+          const ran = yield* cli(["run", "migrate-legacy"], first)
+          assert.include([0, 2], ran.code, ran.stdout + ran.stderr)
+          const refused = yield* cli(["run", "migrate-legacy"], second)
+          assert.strictEqual(refused.code, 1, refused.stdout + refused.stderr)
+          assert.include(refused.stderr, `bitrix24 http://127.0.0.1:${first.port} (webhook user 1)`)
+          assert.include(refused.stderr, `bitrix24 http://127.0.0.1:${second.port} (webhook user 1)`)
+          assert.deepStrictEqual(
+            (yield* second.requestLog).filter((e) => WRITES.has(e.method)),
+            [],
+          )
+          const relinked = yield* cli(["relink", "migrate-legacy", "--yes"], second)
+          assert.strictEqual(relinked.code, 0, relinked.stdout + relinked.stderr)
+          assert.include(
+            relinked.stdout,
+            `Relinked pipeline migrate-legacy to bitrix24 http://127.0.0.1:${second.port}`,
+          )
+          const status = yield* cli(["status", "migrate-legacy"], second)
+          assert.include(
+            status.stdout,
+            `Bound to: bitrix24 http://127.0.0.1:${second.port} (webhook user 1), originator legacy-crm`,
+          )
+          const moved = yield* cli(["run", "migrate-legacy"], second)
+          assert.include([0, 2], moved.code, moved.stdout + moved.stderr)
+          const companies = yield* second.items(COMPANY)
+          assert.isAbove(companies.length, 0)
+          assert.deepStrictEqual(duplicated(companies), [])
         }),
       ),
     240_000,
