@@ -102,6 +102,21 @@ export const describeDuplicates = (
   return `${shown.join("; ")}${more}`
 }
 
+/**
+ * The entities with id-map rows when the run started, asked once per run (the entities run one
+ * after another, and adopting one does not change whether another has rows).
+ */
+const withRows = new WeakMap<RunContext, ReadonlySet<string>>()
+const entitiesWithRows = (ctx: RunContext): Effect.Effect<ReadonlySet<string>, StateStoreError> => {
+  const known = withRows.get(ctx)
+  if (known !== undefined) return Effect.succeed(known)
+  return Effect.map(ctx.store.idMapCounts(ctx.pipeline.name), (counts) => {
+    const entities = new Set(counts.filter((c) => c.count > 0).map((c) => c.entity))
+    withRows.set(ctx, entities)
+    return entities
+  })
+}
+
 /** What a run's adoption did: how many items it adopted, or why it stopped. */
 export type Adoption =
   | { readonly _tag: "Adopted"; readonly adopted: number }
@@ -126,9 +141,14 @@ export const adoptIfEmpty = (
     const none: Adoption = { _tag: "Adopted", adopted: 0 }
     const list = ctx.sink.listOwned
     if (list === undefined) return none
-    const counts = yield* ctx.store.idMapCounts(ctx.pipeline.name)
-    if (counts.some((c) => c.entity === entity.name && c.count > 0)) return none
-    const first = yield* ctx.call(Stream.runHead(list(entity.target)))
+    if ((yield* entitiesWithRows(ctx)).has(entity.name)) return none
+    const first = yield* ctx.call(Stream.runHead(list(entity.target))).pipe(
+      // A target that cannot tell its items apart by originator has nothing to adopt from.
+      Effect.catchIf(
+        (e) => e.code === "NO_IDENTITY_FIELD",
+        () => Effect.succeed(Option.none()),
+      ),
+    )
     if (Option.isNone(first)) return none
     if (ctx.dryRun) {
       yield* ctx.progress.note(

@@ -3,7 +3,7 @@ import * as Pipeline from "../../Pipeline.js"
 import type * as Progress from "../../Progress.js"
 import type * as Sink from "../../Sink.js"
 import { StateStore, type StateStoreError } from "../../StateStore.js"
-import { listOwned, writeAdopted } from "./adopt.js"
+import { listOwned, type Owned, writeAdopted } from "./adopt.js"
 import { originatorTaken, targetOf } from "./bind.js"
 import { credentialsOf } from "./connect.js"
 import { takeLock } from "./lock.js"
@@ -122,8 +122,14 @@ export const relinkPipeline = (
     }
     const counts = yield* store.idMapCounts(pipeline.name)
     const entities: Array<RelinkEntity> = []
-    for (const group of byTarget.values()) {
-      const owned = yield* listOwned(sink, group.target, group.entities)
+    // Everything is listed before anything is changed: a target that cannot be listed changes nothing.
+    const listed: Array<{
+      group: { target: Sink.Target; entities: Array<string> }
+      owned: ReadonlyMap<string, Owned>
+    }> = []
+    for (const group of byTarget.values())
+      listed.push({ group, owned: yield* listOwned(sink, group.target, group.entities) })
+    for (const { group, owned } of listed) {
       for (const name of group.entities) {
         const found = owned.get(name)!
         const before = yield* known(store, pipeline.name, name, [

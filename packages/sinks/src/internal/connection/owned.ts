@@ -6,12 +6,12 @@
  * `start: -1` (no total count), 50 per page, through the client's rate limiter. Pages are asked
  * as the stream is pulled: the first item costs one request.
  */
-import type * as Sink from "@b24etl/core/Sink"
+import * as Sink from "@b24etl/core/Sink"
 import { Chunk, Effect, Option, Stream } from "effect"
 import type * as Bitrix24Client from "../../Bitrix24Client.js"
 import * as Target from "../../Target.js"
 import { pageSize } from "./find.js"
-import { asTarget, isObject, toSinkError } from "./requests.js"
+import { asTarget, isObject, sinkName, toSinkError } from "./requests.js"
 import type { TypeFields } from "./typeFields.js"
 
 /** The owned items of one page, and the id the next page starts after (none after the last). */
@@ -68,8 +68,16 @@ export const make =
       Effect.gen(function* () {
         const target = yield* asTarget(target0)
         const known = yield* typeFields(target)
-        // A portal that does not keep the identity field would ignore the filter and list everything.
-        if (!known.byName.has(Target.identityField(target))) return Stream.empty
+        // A portal that does not keep the identity field would ignore the filter and list everything;
+        // answering "none" instead would let relink forget an id map the portal cannot rebuild.
+        if (!known.byName.has(Target.identityField(target))) {
+          return yield* new Sink.SinkError({
+            sink: sinkName,
+            reason: "fatal",
+            code: "NO_IDENTITY_FIELD",
+            message: `${client.portal} does not keep ${Target.identityField(target)} on ${target.name} items (crm.item.fields has no such field), so the items of originator "${originator}" cannot be listed`,
+          })
+        }
         return Stream.paginateChunkEffect(0, (afterId) => page(client, target, originator, afterId))
       }),
     )
