@@ -30,6 +30,8 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
  * `pending` and send them in batches (`write.ts`), and commit ids, dead letters and the checkpoint
  * (`commit.ts`). Links held back by a cycle are made last (`deferredLinks.ts`). Because pending
  * records are found in the target before anything is sent again, no run creates a record twice.
+ * Before any of it, the state must belong to the portal and source at hand (`bind.ts`); an entity
+ * whose id map is empty first adopts the pipeline's items the portal holds (`adopt.ts`).
  */
 
 export interface RunOptions {
