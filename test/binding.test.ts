@@ -276,4 +276,52 @@ describe("binding: a pipeline's state belongs to one portal", () => {
       ),
     240_000,
   )
+
+  it.live(
+    "a record the portal holds twice is never matched to one item nor created a third time: it is a dead letter, held back until relinked",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const legacy = yield* Legacy.seededLegacy("postgres", "b24etl_e2e_bind_legacy_f", 10)
+          const portal = yield* Legacy.portal()
+          const env = { LEGACY_DATABASE_URL: legacy.url, BITRIX24_WEBHOOK_URL: portal.webhookUrl }
+          const withEnv = Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+          const original = yield* state("b24etl_e2e_bind_state_f1")
+          yield* Legacy.runMigrate(env).pipe(Effect.provide(original.layer))
+          const companies = yield* portal.items(COMPANY)
+          const twin = companies.find((c) => c.originId === "company:1")!
+          // Another tool made company:1 a second time.
+          const copy = yield* portal.seed(COMPANY, {
+            title: "copy",
+            originatorId: "legacy-crm",
+            originId: "company:1",
+          })
+          const ids = [String(twin.id), String(copy.id)]
+
+          const lost = yield* state("b24etl_e2e_bind_state_f2")
+          yield* Effect.gen(function* () {
+            const report = yield* Legacy.runMigrate(env)
+            const company = report.entities.find((e) => e.entity === "company")!
+            assert.strictEqual(company.adopted, companies.length - 1)
+            assert.strictEqual(company.created, 0)
+            assert.isAtLeast(company.failed, 1)
+            const store = yield* StateStore
+            const letters = yield* store.deadLetters("migrate-legacy", { entity: "company" })
+            const held = letters.find((d) => d.sourceKey === "1")!
+            assert.strictEqual(held.code, "DUPLICATE_IN_TARGET")
+            for (const id of ids) assert.include(held.message, id)
+            const relinked = yield* Runner.relink(migrateLegacy, { entities: ["company"] }).pipe(
+              withEnv,
+              Effect.provide(Progress.silent),
+            )
+            assert.deepStrictEqual(relinked.entities[0]!.duplicates, [{ key: "1", targetIds: ids }])
+            const again = yield* Legacy.runMigrate(env)
+            assert.strictEqual(again.entities.find((e) => e.entity === "company")!.created, 0)
+          }).pipe(Effect.provide(lost.layer))
+          const twice = (yield* portal.items(COMPANY)).filter((c) => c.originId === "company:1")
+          assert.strictEqual(twice.length, 2, "no third copy")
+        }),
+      ),
+    240_000,
+  )
 })

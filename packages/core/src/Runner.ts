@@ -1,5 +1,5 @@
 import { Chunk, Clock, Data, Effect, Ref, Stream } from "effect"
-import { adoptIfEmpty } from "./internal/runner/adopt.js"
+import { adoptIfEmpty, holdBack } from "./internal/runner/adopt.js"
 import { bindRun } from "./internal/runner/bind.js"
 import { classifyChunk } from "./internal/runner/classify.js"
 import { advanceCheckpoint, commitUnsent } from "./internal/runner/commit.js"
@@ -254,11 +254,7 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
     const entity = ctx.pipeline.entities[name]!
     const counters = yield* Ref.make(Progress.emptyCounters)
     if (!ctx.dryRun) yield* reconcilePending(ctx, { name, target: entity.to })
-    const adoption = yield* adoptIfEmpty(ctx, { name, target: entity.to })
-    if (adoption._tag === "Duplicates")
-      return yield* Effect.fail(
-        new RunError({ pipeline: ctx.pipeline.name, entity: name, message: adoption.message }),
-      )
+    const adopted = yield* adoptIfEmpty(ctx, { name, target: entity.to })
     const { records, deadKeys } = yield* read(ctx, { name, entity, conn })
     const bump = (delta: Partial<Progress.Counters>) =>
       Ref.update(counters, (c) => Progress.add(c, delta)).pipe(
@@ -285,7 +281,7 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
       target: entity.to.name,
       ...counted,
       durationMs,
-      ...(adoption.adopted > 0 ? { adopted: adoption.adopted } : {}),
+      ...(adopted > 0 ? { adopted } : {}),
     } satisfies EntityReport
   })
 
@@ -300,12 +296,14 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
     const resolved = yield* resolveChunk(ctx, er, classified)
     const deadLetters = [...classified.failed, ...resolved.deadLetters]
     yield* commitUnsent(ctx, er, deadLetters, classified.unchanged)
+    // Records the target holds more than once stay dead letters; creating one would add a copy.
+    const { creates, held } = yield* holdBack(ctx, er.name, resolved.creates)
     yield* er.bump({
-      failed: deadLetters.length,
+      failed: deadLetters.length + held,
       skipped: classified.filtered.length + classified.deleted.length,
       unchanged: classified.unchanged.length,
     })
-    yield* writeChunk(ctx, er, resolved.creates, resolved.updates)
+    yield* writeChunk(ctx, er, creates, resolved.updates)
     return outcomes[outcomes.length - 1]?.position
   }).pipe(Effect.mapError(runFailure(ctx.pipeline.name, ctx.store.location, er.name)))
 

@@ -52,7 +52,7 @@ export const render = (result: Runner.RelinkResult): string => {
   if (duplicated.length > 0) {
     lines.push("")
     lines.push(
-      "Records that exist more than once in the portal were left out of the id map (no one picked). Delete the extra items, keeping one, then relink again:",
+      "Records that exist more than once in the portal were left out of the id map (none picked); they are dead letters (DUPLICATE_IN_TARGET) that every run holds back. Delete the extra items, keeping one of each, then relink again:",
     )
     for (const e of duplicated)
       for (const d of e.duplicates) lines.push(`  ${e.entity}:${d.key} -> ids ${d.targetIds.join(", ")}`)
@@ -98,7 +98,7 @@ export const relink = Command.make(
         if (!args.json)
           yield* Console.log(
             duplicates
-              ? `\nBefore the next run, delete the extra items listed above and relink again: a run now would create those records once more.`
+              ? `\nNext: delete the extra items listed above, then relink again; until then \`${invocation} run ${pipeline.name}\` holds those records back and writes the rest.`
               : `\nNext: \`${invocation} run ${pipeline.name}\` updates the adopted items and creates what is missing.`,
           )
         yield* setExitCode(duplicates ? 2 : 0)

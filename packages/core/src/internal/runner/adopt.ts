@@ -1,6 +1,6 @@
 import { Chunk, Effect, Option, Stream } from "effect"
 import type * as Sink from "../../Sink.js"
-import type { StateStore, StateStoreError } from "../../StateStore.js"
+import type { DeadLetterInput, StateStore, StateStoreError } from "../../StateStore.js"
 import type { RunContext } from "./context.js"
 
 /**
@@ -117,31 +117,93 @@ const entitiesWithRows = (ctx: RunContext): Effect.Effect<ReadonlySet<string>, S
   })
 }
 
-/** What a run's adoption did: how many items it adopted, or why it stopped. */
-export type Adoption =
-  | { readonly _tag: "Adopted"; readonly adopted: number }
-  | {
-      readonly _tag: "Duplicates"
-      /** The records found more than once, for the run's error. */
-      readonly message: string
-    }
+/** The code of a record that exists more than once in the target: held back, never created again. */
+export const duplicateCode = "DUPLICATE_IN_TARGET"
+
+/**
+ * The dead letters of records found more than once in the target. They stay until the extra items
+ * are deleted and the entity relinked; meanwhile every run holds these records back (`holdBack`),
+ * since creating one would make yet another copy and updating one would be a guess.
+ */
+export const duplicateLetters = (
+  pipeline: string,
+  entity: string,
+  duplicates: ReadonlyMap<string, ReadonlyArray<string>>,
+): ReadonlyArray<DeadLetterInput> =>
+  [...duplicates].map(([sourceKey, targetIds]) => ({
+    entity,
+    sourceKey,
+    stage: "relink",
+    code: duplicateCode,
+    message: `${entity}:${sourceKey} exists ${targetIds.length} times in the target (ids ${targetIds.join(", ")}); it is not written until only one is left: delete the extra items, then \`pipeline relink ${pipeline} --entity ${entity}\``,
+    payload: { targetIds: [...targetIds] },
+  }))
+
+/** Writes adopted items and the dead letters of the records found more than once. */
+export const adopt = (
+  store: StateStore,
+  pipeline: string,
+  entity: string,
+  targetType: string,
+  owned: Owned,
+): Effect.Effect<void, StateStoreError> =>
+  Effect.gen(function* () {
+    yield* writeAdopted(store, pipeline, entity, targetType, owned.items)
+    if (owned.duplicates.size > 0)
+      yield* store.commit({
+        pipeline,
+        entity,
+        created: [],
+        deadLetters: duplicateLetters(pipeline, entity, owned.duplicates),
+      })
+  })
+
+/** Each entity's records held back in this run (found more than once in the target), read once. */
+const heldByRun = new WeakMap<RunContext, Map<string, ReadonlySet<string>>>()
+
+const heldKeys = (ctx: RunContext, entity: string): Effect.Effect<ReadonlySet<string>, StateStoreError> => {
+  const byEntity = heldByRun.get(ctx) ?? new Map<string, ReadonlySet<string>>()
+  heldByRun.set(ctx, byEntity)
+  const known = byEntity.get(entity)
+  if (known !== undefined) return Effect.succeed(known)
+  return Effect.map(ctx.store.deadLetters(ctx.pipeline.name, { entity, limit: 1_000_000_000 }), (letters) => {
+    const keys = new Set(letters.filter((d) => d.code === duplicateCode).map((d) => d.sourceKey))
+    byEntity.set(entity, keys)
+    return keys
+  })
+}
+
+/**
+ * Takes out of a chunk's creates the records the target holds more than once (their dead
+ * letters stay as they are): answers the creates to send and how many were held back.
+ */
+export const holdBack = <A extends { readonly record: { readonly key: string } }>(
+  ctx: RunContext,
+  entity: string,
+  creates: ReadonlyArray<A>,
+): Effect.Effect<{ readonly creates: ReadonlyArray<A>; readonly held: number }, StateStoreError> =>
+  creates.length === 0
+    ? Effect.succeed({ creates, held: 0 })
+    : Effect.map(heldKeys(ctx, entity), (held) => {
+        const kept = held.size === 0 ? creates : creates.filter((c) => !held.has(c.record.key))
+        return { creates: kept, held: creates.length - kept.length }
+      })
 
 /**
  * Before an entity's first create, when its id map holds no row at all: asks the target for the
  * first page of the pipeline's items there (one request), and when there are any, adopts the
- * entity's (the relink of that entity). Records the target holds more than once stop the entity
- * before anything is adopted or created: creating them would make one more copy, and picking one
- * would be a guess. Not in a dry run, which changes no state: it only says what a run would do.
+ * entity's (the relink of that entity); records the target holds more than once become dead
+ * letters and are held back. Answers how many items were adopted. Not in a dry run, which
+ * changes no state: it only says what a real run would do.
  */
 export const adoptIfEmpty = (
   ctx: RunContext,
   entity: { readonly name: string; readonly target: Sink.Target },
-): Effect.Effect<Adoption, Sink.SinkError | StateStoreError> =>
+): Effect.Effect<number, Sink.SinkError | StateStoreError> =>
   Effect.gen(function* () {
-    const none: Adoption = { _tag: "Adopted", adopted: 0 }
     const list = ctx.sink.listOwned
-    if (list === undefined) return none
-    if ((yield* entitiesWithRows(ctx)).has(entity.name)) return none
+    if (list === undefined) return 0
+    if ((yield* entitiesWithRows(ctx)).has(entity.name)) return 0
     const first = yield* ctx.call(Stream.runHead(list(entity.target))).pipe(
       // A target that cannot tell its items apart by originator has nothing to adopt from.
       Effect.catchIf(
@@ -149,27 +211,22 @@ export const adoptIfEmpty = (
         () => Effect.succeed(Option.none()),
       ),
     )
-    if (Option.isNone(first)) return none
+    if (Option.isNone(first)) return 0
     if (ctx.dryRun) {
       yield* ctx.progress.note(
         `${entity.name}: its id map is empty but the target holds items of this pipeline; a real run adopts them before creating anything`,
       )
-      return none
+      return 0
     }
     const owned = (yield* listOwned(ctx.sink, entity.target, [entity.name])).get(entity.name)!
-    if (owned.duplicates.size > 0) {
-      return {
-        _tag: "Duplicates",
-        message:
-          `${owned.duplicates.size} records of ${entity.name} exist more than once in the target (${describeDuplicates(entity.name, owned.duplicates)}); ` +
-          `nothing was adopted or created for ${entity.name}. Delete the extra items in the target (keep one of each), then run again ` +
-          `(or \`pipeline relink ${ctx.pipeline.name} --entity ${entity.name}\`, which adopts the others and lists these)`,
-      }
-    }
+    yield* adopt(ctx.store, ctx.pipeline.name, entity.name, entity.target.name, owned)
     if (owned.items.size > 0)
       yield* ctx.progress.note(
         `${entity.name}: its id map was empty; adopted ${owned.items.size} items of this pipeline found in the target`,
       )
-    yield* writeAdopted(ctx.store, ctx.pipeline.name, entity.name, entity.target.name, owned.items)
-    return { _tag: "Adopted", adopted: owned.items.size }
+    if (owned.duplicates.size > 0)
+      yield* ctx.progress.note(
+        `${entity.name}: ${owned.duplicates.size} records exist more than once in the target and are held back as dead letters (${duplicateCode}): ${describeDuplicates(entity.name, owned.duplicates)}`,
+      )
+    return owned.items.size
   })

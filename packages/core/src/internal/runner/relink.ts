@@ -3,7 +3,7 @@ import * as Pipeline from "../../Pipeline.js"
 import type * as Progress from "../../Progress.js"
 import type * as Sink from "../../Sink.js"
 import { StateStore, type StateStoreError } from "../../StateStore.js"
-import { listOwned, type Owned, writeAdopted } from "./adopt.js"
+import { adopt, listOwned, type Owned } from "./adopt.js"
 import { originatorTaken, targetOf } from "./bind.js"
 import { credentialsOf } from "./connect.js"
 import { takeLock } from "./lock.js"
@@ -13,7 +13,8 @@ import { takeLock } from "./lock.js"
  * there. For each entity: the items found are written as `created` (each record is sent once as
  * an update on the next run, never created again); id-map rows whose item is not in the target
  * are forgotten, with the entity's checkpoint and dead letters, so the next run reads every
- * record and creates what is missing; records found more than once are listed, never one picked.
+ * record and creates what is missing; records found more than once are listed, never one picked,
+ * and kept as dead letters (`DUPLICATE_IN_TARGET`) that every run holds back until they are fixed.
  * Then the pipeline is bound to this target.
  */
 
@@ -27,7 +28,7 @@ export interface RelinkEntity {
   readonly changed: number
   /** Id-map rows (before the relink) whose record has no item in the target: forgotten. */
   readonly missing: number
-  /** Records with more than one item in the target: left out of the id map, with every id. */
+  /** Records with more than one item in the target: left out of the id map (held back as dead letters), with every id. */
   readonly duplicates: ReadonlyArray<{ readonly key: string; readonly targetIds: ReadonlyArray<string> }>
 }
 
@@ -139,7 +140,7 @@ export const relinkPipeline = (
         const rows = counts.filter((c) => c.entity === name).reduce((n, c) => n + c.count, 0)
         const changed = [...found.items].filter(([key, id]) => before.get(key) !== id).length
         yield* store.reset(pipeline.name, name)
-        yield* writeAdopted(store, pipeline.name, name, group.target.name, found.items)
+        yield* adopt(store, pipeline.name, name, group.target.name, found)
         entities.push({
           entity: name,
           target: group.target.name,
