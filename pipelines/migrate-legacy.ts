@@ -28,7 +28,9 @@ const legacyUrl = Effect.gen(function* () {
       ? `no LEGACY_DATABASE_URL set: created the demo legacy database in ${embedded.directory} with ${companies} companies`
       : `no LEGACY_DATABASE_URL set: reading the demo legacy database in ${embedded.directory}`,
   )
-  return embedded.url
+  // Served on a free port each run: the binding remembers the directory instead.
+  const located: Sql.Located = { url: embedded.url, location: `embedded demo database ${embedded.directory}` }
+  return located
 }).pipe(
   Effect.mapError(
     (e) =>

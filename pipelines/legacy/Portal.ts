@@ -60,7 +60,9 @@ export const sink = (options: LocalPortalOptions = {}): Sink.Sink<Bitrix24.Targe
         const local = Bitrix24.sink(Bitrix24.webhook(emulator.webhookUrl), {
           rate: { rate: options.rateLimit?.rate ?? 2, burst: options.rateLimit?.burst ?? 50 },
         })
-        return yield* local.connect(connectOptions)
+        const connection = yield* local.connect(connectOptions)
+        // Served on a free port each run: the pipeline's state is bound to the directory instead.
+        return { ...connection, identity: `bitrix24 local emulator (${directory})` }
       }),
   }
 }

@@ -13,6 +13,7 @@ import { emulator } from "./commands/emulator.js"
 import { failures } from "./commands/failures.js"
 import { list } from "./commands/list.js"
 import { plan } from "./commands/plan.js"
+import { relink } from "./commands/relink.js"
 import { reset } from "./commands/reset.js"
 import { retry } from "./commands/retry.js"
 import { run } from "./commands/run.js"
@@ -29,7 +30,7 @@ export const command = Command.make("pipeline", {}, () =>
   ),
 ).pipe(
   Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
-  Command.withSubcommands([list, plan, run, status, failures, retry, reset, serve, emulator, demo]),
+  Command.withSubcommands([list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo]),
 )
 
 const cli = Command.run(command, { name: "pipeline", version: "0.1.0" })

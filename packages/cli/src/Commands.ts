@@ -89,6 +89,13 @@ const entities: OptionSpec = {
   description: "only this entity; repeat for several (default: all)",
 }
 
+const acceptSourceChange: OptionSpec = {
+  name: "accept-source-change",
+  kind: "flag",
+  description:
+    "the source's host or database differs from the one the state remembers and holds the same records: go on and remember it",
+}
+
 const portal: ReadonlyArray<EnvironmentName> = [
   "BITRIX24_WEBHOOK_URL",
   "BITRIX24_OAUTH_*",
@@ -120,6 +127,12 @@ export const commands: ReadonlyArray<CommandSpec> = [
         value: "<n>",
         description: "records read per entity to check the mapped fields (default 20)",
       },
+      {
+        name: "full",
+        kind: "flag",
+        description:
+          "also read every record and count what `run --full` would update (compares with the id map)",
+      },
       { ...state, description: `${state.description}; an OAuth token the plan refreshes is kept there` },
       json("the plan"),
     ],
@@ -146,11 +159,22 @@ export const commands: ReadonlyArray<CommandSpec> = [
         value: "<n>",
         description: "read at most this many records per entity",
       },
+      {
+        name: "full",
+        kind: "flag",
+        description:
+          "read every record from the start, ignoring checkpoints, and update what changed (re-applies a changed mapping)",
+      },
       entities,
+      acceptSourceChange,
       state,
       json("the report"),
     ],
-    examples: ["run migrate-legacy", "run migrate-legacy --dry-run --limit 100 --entity company"],
+    examples: [
+      "run migrate-legacy",
+      "run migrate-legacy --dry-run --limit 100 --entity company",
+      "run migrate-legacy --full",
+    ],
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal, "CI"],
   },
   {
@@ -180,6 +204,12 @@ export const commands: ReadonlyArray<CommandSpec> = [
     argument: pipelineArgument,
     options: [
       { name: "entity", kind: "text", value: "<entity>", description: "only this entity" },
+      {
+        name: "warnings",
+        kind: "flag",
+        description:
+          "instead: the values field helpers (emails, phones, webs) dropped in the last run: entity, key, field, value, reason",
+      },
       {
         name: "limit",
         kind: "integer",
@@ -214,7 +244,7 @@ export const commands: ReadonlyArray<CommandSpec> = [
     name: "retry",
     summary: "read again and write only the records in the dead letters",
     argument: pipelineArgument,
-    options: [entities, state, json("the report")],
+    options: [entities, acceptSourceChange, state, json("the report")],
     examples: ["retry migrate-legacy", "retry migrate-legacy --entity deal"],
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal, "CI"],
   },
@@ -230,6 +260,27 @@ export const commands: ReadonlyArray<CommandSpec> = [
     ],
     examples: ["reset migrate-legacy --yes", "reset migrate-legacy --entity deal --yes"],
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL"],
+  },
+  {
+    name: "relink",
+    summary:
+      "rebuild the id map from the portal by the pipeline's originator, and bind the state to that portal",
+    details: [
+      "After a lost state, or to move the state to another portal. Reports items adopted, id-map rows with no item, and records the portal holds more than once (left out with their ids, held back as dead letters; exit 2). The next run updates each adopted item once and creates none of them.",
+    ],
+    argument: pipelineArgument,
+    options: [
+      entities,
+      {
+        name: "yes",
+        kind: "flag",
+        description: "confirm replacing an id map that is not empty (its checkpoints and dead letters too)",
+      },
+      state,
+      json("the result"),
+    ],
+    examples: ["relink migrate-legacy", "relink migrate-legacy --entity deal --yes"],
+    environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
   },
   {
     name: "serve",

@@ -57,6 +57,12 @@ export const render = (
     ])
   }
   const right = { align: "right" as const }
+  // Adopted items (found in the portal when an entity's id map was empty) only when there are any.
+  const adopted = report.entities.reduce((s, e) => s + (e.adopted ?? 0), 0)
+  if (adopted > 0) {
+    report.entities.forEach((e, i) => rows[i]!.splice(4, 0, n(e.adopted ?? 0)))
+    if (rows.length > report.entities.length) rows[rows.length - 1]!.splice(4, 0, n(adopted))
+  }
   const lines: Array<string> = []
   lines.push(
     `Pipeline ${report.pipeline}${report.dryRun ? " (dry run: nothing was written)" : ""} — run ${report.runId}`,
@@ -71,6 +77,7 @@ export const render = (
             { header: "TARGET" },
             { header: "READ", ...right },
             { header: "CREATED", ...right },
+            ...(adopted > 0 ? [{ header: "ADOPTED", ...right }] : []),
             { header: "UPDATED", ...right },
             ...(showDeleted ? [{ header: "DELETED", ...right }] : []),
             { header: "UNCHANGED", ...right },

@@ -1,4 +1,5 @@
 import * as Json from "@b24etl/core/Json"
+import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
 import * as SourceKey from "@b24etl/core/SourceKey"
 import { FetchHttpClient } from "@effect/platform"
@@ -491,7 +492,10 @@ export const source = (config: RestSourceConfig): RestSource => {
               }),
           )
         : config.baseUrl
-      return yield* make({ ...config, baseUrl })
+      const client = yield* make({ ...config, baseUrl })
+      // What the pipeline's state is bound to: the API's origin (no path, query or credentials).
+      const location = SecretUrl.location(baseUrl)
+      return location === undefined ? client : { ...client, location }
     }),
   }
   const endpoint = (path: string, options: EndpointOptions): EndpointSpec => {

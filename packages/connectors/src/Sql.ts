@@ -24,10 +24,19 @@ export interface PerEngine {
   readonly mysql: string | RawBuilder<unknown>
 }
 
+/**
+ * A URL with where it is for the pipeline's binding, when its host and port say nothing lasting
+ * (an embedded database served on a free port each run): `{ url, location: "demo .pipeline/legacy" }`.
+ */
+export interface Located {
+  readonly url: string | Redacted.Redacted<string>
+  readonly location: string
+}
+
 export interface SqlSourceConfig {
   readonly url:
     | SqlDriver.UrlInput
-    | Effect.Effect<string | Redacted.Redacted<string>, Source.SourceError, Scope.Scope>
+    | Effect.Effect<string | Redacted.Redacted<string> | Located, Source.SourceError, Scope.Scope>
   /** The source's name in messages and the default `originatorId`. Default `sql`. */
   readonly name?: string | undefined
   readonly chunkSize?: number | undefined
@@ -69,10 +78,16 @@ const forEngine = (spec: Spec, engine: Engine): SqlSpec.Spec =>
 export const source = (config: SqlSourceConfig): SqlSource => {
   const name = config.name ?? "sql"
   const url = Effect.isEffect(config.url)
-    ? (config.url as Effect.Effect<string | Redacted.Redacted<string>, Source.SourceError, Scope.Scope>)
+    ? (config.url as Effect.Effect<
+        string | Redacted.Redacted<string> | Located,
+        Source.SourceError,
+        Scope.Scope
+      >)
     : SqlDriver.resolveUrl(name, config.url as SqlDriver.UrlInput)
   const connect = Effect.gen(function* () {
-    const resolved = yield* url
+    const answer = yield* url
+    const located = typeof answer === "object" && "location" in answer ? answer : undefined
+    const resolved = located === undefined ? (answer as string | Redacted.Redacted<string>) : located.url
     const text = SqlDriver.urlText(resolved)
     const engine = engineOf(text)
     if (engine === undefined) {
@@ -86,6 +101,7 @@ export const source = (config: SqlSourceConfig): SqlSource => {
     const options = { url: resolved, name, chunkSize: config.chunkSize, poolSize: config.poolSize }
     const connection = engine === "postgres" ? yield* Postgres.make(options) : yield* Mysql.make(options)
     const adapted: Source.Connection<Spec> = {
+      location: located?.location ?? connection.location,
       check: (spec) => connection.check(forEngine(spec, engine)),
       read: (spec, request) => connection.read(forEngine(spec, engine), request),
       count: connection.count

@@ -7,6 +7,11 @@ export interface EntityReport extends Counters {
   readonly entity: string
   readonly target: string
   readonly durationMs: number
+  /**
+   * Items of the pipeline found in the target and taken into the id map before anything was
+   * created, because the entity's id map was empty (a reset, a lost state). Absent when none.
+   */
+  readonly adopted?: number | undefined
 }
 
 /** Something a run did that a user should know, though nothing failed. */

@@ -1,4 +1,6 @@
 import { Chunk, Clock, Data, Effect, Ref, Stream } from "effect"
+import { adoptIfEmpty, holdBack } from "./internal/runner/adopt.js"
+import { bindRun } from "./internal/runner/bind.js"
 import { classifyChunk } from "./internal/runner/classify.js"
 import { advanceCheckpoint, commit, commitUnsent } from "./internal/runner/commit.js"
 import { connectSources, credentialsOf } from "./internal/runner/connect.js"
@@ -13,6 +15,7 @@ import { checkFields, describeProblems } from "./internal/runner/preflight.js"
 import { type Outcome, type Prepared, prepare } from "./internal/runner/prepare.js"
 import { read } from "./internal/runner/read.js"
 import { reconcilePending } from "./internal/runner/reconcile.js"
+import { type RelinkResult, relinkPipeline } from "./internal/runner/relink.js"
 import { finishRun } from "./internal/runner/report.js"
 import { resolveChunk } from "./internal/runner/resolve.js"
 import { writeChunk } from "./internal/runner/write.js"
@@ -33,6 +36,8 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
  * a `delete` policy marked, dependants first (`deletions.ts`). Before any of it, the sink checks
  * the fields the mappings produce on a sample (`preflight.ts`). Because pending
  * records are found in the target before anything is sent again, no run creates a record twice.
+ * Before any of it, the state must belong to the portal and source at hand (`bind.ts`); an entity
+ * whose id map is empty first adopts the pipeline's items the portal holds (`adopt.ts`).
  */
 
 export interface RunOptions {
@@ -69,6 +74,12 @@ export interface RunOptions {
    * started at or after this time (another process served the same tick).
    */
   readonly tick?: Date | undefined
+  /**
+   * The source's location differs from the one the pipeline's state remembers (a moved or
+   * restored database): go on, and remember the new one. Without it such a run stops before it
+   * reads (`--accept-source-change`).
+   */
+  readonly acceptSourceChange?: boolean | undefined
 }
 
 /** The run could not start or had to stop: the message says what, where and what to do. */
@@ -253,6 +264,14 @@ export const run = (
       const sink = yield* pipeline.sink
         .connect({ originator: Pipeline.originator(pipeline), dryRun, credentials: credentialsOf(store) })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+      // Before anything is read or written: the state must belong to this portal and source.
+      const refusals = yield* bindRun(
+        store,
+        pipeline,
+        { sink, sources },
+        { dryRun, acceptSourceChange: options.acceptSourceChange ?? false },
+      ).pipe(Effect.mapError(storeFailure))
+      if (refusals.length > 0) return yield* Effect.fail(fail(refusals.map((r) => r.message).join("; ")))
       const undeletable = cannotDelete(pipeline, selected, sink)
       if (undeletable.length > 0)
         return yield* Effect.fail(
@@ -337,6 +356,7 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
     const entity = ctx.pipeline.entities[name]!
     const counters = yield* Ref.make(Progress.emptyCounters)
     if (!ctx.dryRun) yield* reconcilePending(ctx, { name, target: entity.to })
+    const adopted = yield* adoptIfEmpty(ctx, { name, target: entity.to })
     const reading = yield* read(ctx, { name, entity, conn })
     const bump = (delta: Partial<Progress.Counters>) =>
       Ref.update(counters, (c) => Progress.add(c, delta)).pipe(
@@ -392,7 +412,13 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
     yield* ctx.progress.finish(name)
     const counted = yield* Ref.get(counters)
     const durationMs = (yield* Clock.currentTimeMillis) - started
-    return { entity: name, target: entity.to.name, ...counted, durationMs } satisfies EntityReport
+    return {
+      entity: name,
+      target: entity.to.name,
+      ...counted,
+      durationMs,
+      ...(adopted > 0 ? { adopted } : {}),
+    } satisfies EntityReport
   })
 
 /**
@@ -424,13 +450,15 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
     const resolved = yield* resolveChunk(ctx, er, classified)
     const deadLetters = [...classified.failed, ...resolved.deadLetters]
     yield* commitUnsent(ctx, er, deadLetters, classified.unchanged)
+    // Records the target holds more than once stay dead letters; creating one would add a copy.
+    const { creates, held } = yield* holdBack(ctx, er.name, resolved.creates)
     yield* er.bump({
-      failed: deadLetters.length,
+      failed: deadLetters.length + held,
       skipped: classified.filtered.length + classified.deleted.length,
       unchanged: classified.unchanged.length,
     })
-    yield* noteDropped(ctx, er, [...resolved.creates, ...resolved.updates])
-    yield* writeChunk(ctx, er, resolved.creates, resolved.updates)
+    yield* noteDropped(ctx, er, [...creates, ...resolved.updates])
+    yield* writeChunk(ctx, er, creates, resolved.updates)
   }).pipe(Effect.mapError(runFailure(ctx.pipeline.name, ctx.store.location, er.name)))
 
 /**
@@ -453,6 +481,43 @@ const noteDropped = (
     }
     return n === 0 ? Effect.void : er.bump({ warnings: n })
   })
+
+export type { RelinkEntity, RelinkResult } from "./internal/runner/relink.js"
+
+/**
+ * Rebuilds the pipeline's id map from the target (`pipeline relink`): the items its originator
+ * owns there are written as created (sent once as updates by the next run, never created again),
+ * rows with no item are forgotten with the entity's checkpoint and dead letters (the next run
+ * reads everything and creates what is missing), records found more than once are listed and
+ * left out. Then the pipeline's state is bound to this target. Holds the pipeline's lock.
+ */
+export const relink = (
+  pipeline: Pipeline.Pipeline,
+  options: {
+    /** Only these entities (default: all). */
+    readonly entities?: ReadonlyArray<string> | undefined
+    readonly lockLeaseMs?: number | undefined
+  } = {},
+): Effect.Effect<RelinkResult, Pipeline.DefinitionError | RunError, StateStore | Progress.Progress> =>
+  Effect.scoped(relinkPipeline(pipeline, options)).pipe(
+    Effect.catchTags({
+      RelinkRefusal: (e) =>
+        Effect.fail(new RunError({ pipeline: pipeline.name, message: e.message, locked: e.locked })),
+      SinkError: (e) =>
+        Effect.fail(
+          new RunError({
+            pipeline: pipeline.name,
+            message: `${e.sink} ${e.reason === "fatal" ? "refused" : "failed"}${e.code ? ` (${e.code})` : ""}: ${e.message}`,
+            cause: e,
+          }),
+        ),
+      StateStoreError: (e) =>
+        Effect.gen(function* () {
+          const store = yield* StateStore
+          return yield* Effect.fail(runFailure(pipeline.name, store.location)(e))
+        }),
+    }),
+  )
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */
 export const originId: (entity: string, key: string) => string = Context.originId

@@ -53,3 +53,18 @@ export const scrub = (text: string, secrets: ReadonlyArray<string>): string =>
     .filter((s) => s.length > 0)
     .sort((a, b) => b.length - a.length)
     .reduce((out, secret) => out.split(secret).join(hidden), text)
+
+/**
+ * Where a connection URL points, with no user or secret: `db.internal:5432/crm` (host, port when
+ * given, and the database), or the origin of an HTTP URL. Undefined when it cannot be parsed.
+ */
+export const location = (url: string): string | undefined => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.protocol === "http:" || parsed.protocol === "https:") return parsed.origin
+    const database = decodeURIComponent(parsed.pathname.replace(/^\/+/, ""))
+    return `${parsed.host}${database === "" ? "" : `/${database}`}`
+  } catch {
+    return undefined
+  }
+}

@@ -1,4 +1,4 @@
-import { Data, type Duration, type Effect, type Option, type Scope } from "effect"
+import { Data, type Duration, type Effect, type Option, type Scope, type Stream } from "effect"
 import type { SourceKey } from "./SourceKey.js"
 import type { StateStoreError } from "./StateStore.js"
 
@@ -91,7 +91,20 @@ export interface PlanReport {
   readonly notes: ReadonlyArray<string>
 }
 
+/** An item the pipeline's originator owns in the target: its origin id (`company:42`) and target id. */
+export interface OwnedItem {
+  readonly originId: string
+  readonly targetId: string
+}
+
 export interface Connection<T extends Target = Target> {
+  /**
+   * What this connection writes to, without secrets: the system, and the account or app that
+   * writes (`bitrix24 https://acme.bitrix24.com (webhook user 1)`). A pipeline's state is bound to
+   * it: a run against another identity stops before it writes. Optional (added after version 1):
+   * absent, the sink's `kind` and `name` stand for it.
+   */
+  readonly identity?: string | undefined
   /** Largest batch `create` accepts (Bitrix24 `crm.item.batchImport`: 20). */
   readonly batchSize: number
   /** Largest batch `update` accepts (Bitrix24 `batch`: 50). */
@@ -126,6 +139,14 @@ export interface Connection<T extends Target = Target> {
     target: T,
     items: ReadonlyArray<SinkItem>,
   ) => Effect.Effect<ReadonlyMap<string, string>, SinkError>
+  /**
+   * Every item of `target` that carries this connection's originator, in pages as the stream is
+   * pulled (so its first element costs one request): what `relink` rebuilds an id map from, and
+   * how a run with an empty id map finds items to adopt instead of creating them again. An origin
+   * id may come more than once (duplicates made by an earlier tool). Optional (added after
+   * version 1): without it a pipeline cannot relink or adopt.
+   */
+  readonly listOwned?: ((target: T) => Stream.Stream<OwnedItem, SinkError>) | undefined
 }
 
 /** A sink definition: a value in a pipeline, connected when a run starts. */

@@ -42,6 +42,12 @@ export interface ReadRequest {
 
 /** A connected source, serving the streams of one kind of `Spec` (a table, a query, an endpoint). */
 export interface Connection<Spec> {
+  /**
+   * Where the source is, without secrets: `db.internal:5432/crm`, `https://shop.example.com`. A
+   * pipeline's state remembers it, and a run against another location stops until the change is
+   * confirmed. Optional (added after version 1): absent, a change of source goes unnoticed.
+   */
+  readonly location?: string | undefined
   /** Fails with a clear message when the source cannot be read (bad URL, auth, missing table). */
   readonly check: (spec: Spec) => Effect.Effect<void, SourceError>
   /** Records in a stable order (key, or cursor then key), in chunks, never all in memory. */

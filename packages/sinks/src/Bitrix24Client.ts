@@ -118,6 +118,8 @@ export interface Client {
   readonly portal: string
   /** The portal's origin, the key of its shared rate limiter. */
   readonly origin: string
+  /** The portal and the webhook user or OAuth app calling it, with no secret (`bitrix24 https://acme.bitrix24.com (webhook user 1)`). */
+  readonly identity: string
   readonly limits: RateLimiter.Limits
   readonly operating: OperatingTime.Tracker
   readonly call: (
@@ -136,7 +138,7 @@ export class Bitrix24Client extends Context.Tag("@b24etl/sinks/Bitrix24Client")<
 export const make = (options: Options): Effect.Effect<Client, FatalError, Scope.Scope> =>
   Effect.gen(function* () {
     const auth = options.auth
-    const { origin, portal, endpoint, tokenUrl } = yield* Portal.resolve(auth)
+    const { origin, portal, endpoint, tokenUrl, identity } = yield* Portal.resolve(auth)
     const shared = yield* RateLimiter.acquire(
       origin,
       options.limits ?? RateLimiter.standard,
@@ -169,7 +171,7 @@ export const make = (options: Options): Effect.Effect<Client, FatalError, Scope.
         .pipe(retry(method, callOptions.idempotent ?? true), Effect.withSpan(`Bitrix24.${method}`))
     }
 
-    return { portal, origin, limits: shared.limits, operating: shared.operating, call }
+    return { portal, origin, identity, limits: shared.limits, operating: shared.operating, call }
   })
 
 export const layer = (options: Options): Layer.Layer<Bitrix24Client, FatalError> =>

@@ -11,6 +11,10 @@
  *   counts as deleted (`internal/connection/deletes.ts`).
  * - `find`: `crm.item.list` by identity, 50 ids per filter, paged by `>id`
  *   (`internal/connection/find.ts`).
+ * - `listOwned`: `crm.item.list` of every item carrying the originator, 50 per page, paged by
+ *   `>id`, for `relink` and adoption (`internal/connection/owned.ts`).
+ * - `identity`: the portal and the webhook user or OAuth app, without secrets, which a
+ *   pipeline's state is bound to.
  * - `plan`: `crm.item.fields` per type, unknown field names with the nearest real one, and an
  *   estimate at the configured rate (`internal/connection/plan.ts`).
  *
@@ -23,6 +27,7 @@ import type * as Bitrix24Client from "./Bitrix24Client.js"
 import * as Deletes from "./internal/connection/deletes.js"
 import * as Find from "./internal/connection/find.js"
 import * as Imports from "./internal/connection/imports.js"
+import * as Owned from "./internal/connection/owned.js"
 import * as Plan from "./internal/connection/plan.js"
 import { toSinkError } from "./internal/connection/requests.js"
 import * as TypeFields from "./internal/connection/typeFields.js"
@@ -58,6 +63,7 @@ export const make = (
     const concurrency = options.concurrency ?? 4
     const typeFields = TypeFields.cached(client)
     const connection: Sink.Connection<Target.Target> = {
+      identity: client.identity,
       batchSize: importBatchSize,
       updateBatchSize: commandBatchSize,
       concurrency,
@@ -70,6 +76,7 @@ export const make = (
       update: Updates.make(client, { dryRun }, typeFields),
       delete: Deletes.make(client, { dryRun }),
       find: Find.make(client, originator, typeFields),
+      listOwned: Owned.make(client, originator, typeFields),
     }
     return connection
   })

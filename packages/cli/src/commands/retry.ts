@@ -2,13 +2,20 @@
 
 import { Command } from "@effect/cli"
 import { entitiesOption, jsonOption, pipelineArg, stateOption } from "../internal/common.js"
-import { executeRun } from "./run.js"
+import { acceptSourceChangeOption, executeRun } from "./run.js"
 
 export const retry = Command.make(
   "retry",
-  { pipeline: pipelineArg, entity: entitiesOption, state: stateOption, json: jsonOption },
+  {
+    pipeline: pipelineArg,
+    entity: entitiesOption,
+    acceptSourceChange: acceptSourceChangeOption,
+    state: stateOption,
+    json: jsonOption,
+  },
   (args) =>
     executeRun(args, {
+      acceptSourceChange: args.acceptSourceChange,
       onlyDeadLetters: true,
       entities: args.entity.length === 0 ? undefined : args.entity,
     }),

@@ -68,6 +68,13 @@ export const executeRun = (
     { json: args.json },
   )
 
+/** `--accept-source-change`: the source moved (same records, another host or database). */
+export const acceptSourceChangeOption = Options.boolean("accept-source-change").pipe(
+  Options.withDescription(
+    "the source's host or database differs from the one the state remembers and holds the same records: go on and remember it",
+  ),
+)
+
 export const run = Command.make(
   "run",
   {
@@ -85,11 +92,13 @@ export const run = Command.make(
       ),
     ),
     entity: entitiesOption,
+    acceptSourceChange: acceptSourceChangeOption,
     state: stateOption,
     json: jsonOption,
   },
   (args) =>
     executeRun(args, {
+      acceptSourceChange: args.acceptSourceChange,
       dryRun: args.dryRun,
       full: args.full,
       limit: Option.getOrUndefined(args.limit),

@@ -61,6 +61,7 @@ export const status = Command.make(
             const checkpoints = yield* store.checkpoints(name)
             const counts = yield* store.idMapCounts(name)
             const deadLetters = yield* store.deadLetterCount(name)
+            const binding = Option.getOrNull(yield* store.binding(name))
             const now = new Date(yield* Clock.currentTimeMillis)
             const schedule = Option.flatMap(loaded, (l) =>
               Option.map(Pipeline.schedule(l.pipeline), (definition) => ({
@@ -93,6 +94,7 @@ export const status = Command.make(
                       pending: countOf(e, "pending"),
                     })),
                     deadLetters,
+                    binding,
                     schedule: Option.getOrNull(schedule),
                   },
                   null,
@@ -102,6 +104,11 @@ export const status = Command.make(
               return
             }
             yield* Console.log(`Pipeline ${name} — state: ${store.location}`)
+            // What the state belongs to: a run against another portal or source stops before writing.
+            if (binding !== null)
+              yield* Console.log(
+                `Bound to: ${binding.target}, originator ${binding.originator}${binding.source === null ? "" : `; source ${binding.source.split("\n").join(", ")}`}`,
+              )
             if (Option.isSome(schedule)) {
               const { cron, timeZone, next } = schedule.value
               yield* Console.log(

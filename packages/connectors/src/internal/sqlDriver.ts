@@ -106,5 +106,6 @@ export const serve = (options: {
       pageSize: options.pageSize ?? 20_000,
       scrub: (text) => SecretUrl.scrub(text, secrets),
     }
-    return { name, db, ...SqlPages.connection(client) }
+    // What the pipeline's state is bound to: host, port and database, never the user or password.
+    return { name, db, location: SecretUrl.location(url), ...SqlPages.connection(client) }
   })

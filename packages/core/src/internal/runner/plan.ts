@@ -4,6 +4,7 @@ import type { PlanEntityResult, PlanResult } from "../../Runner.js"
 import type * as Sink from "../../Sink.js"
 import type * as Source from "../../Source.js"
 import { StateStore, StateStoreError } from "../../StateStore.js"
+import { bindRun } from "./bind.js"
 import { classify } from "./classify.js"
 import { connectSources, credentialsOf } from "./connect.js"
 import { prepare } from "./prepare.js"
@@ -128,5 +129,19 @@ export const planPipeline = (
         inOrder: pipeline.entities[e.entity]!.inOrder === true,
       })),
     )
-    return { pipeline: pipeline.name, order, entities, sink: report }
+    // With the state store at hand, what a run would refuse (another portal, a moved source) is told here.
+    const refusals = Option.isSome(store)
+      ? yield* bindRun(
+          store.value,
+          pipeline,
+          { sink, sources },
+          { dryRun: true, acceptSourceChange: false },
+        ).pipe(
+          Effect.catchAll((e) =>
+            Effect.succeed([{ message: `the state's binding could not be read: ${e.message}` }]),
+          ),
+        )
+      : []
+    const notes = [...report.notes, ...refusals.map((r) => `a run would stop: ${r.message}`)]
+    return { pipeline: pipeline.name, order, entities, sink: { ...report, notes } }
   })

@@ -15,6 +15,11 @@ export interface Portal {
   readonly endpoint: (method: string) => string
   /** The OAuth token endpoint; empty for a webhook. */
   readonly tokenUrl: string
+  /**
+   * The portal and who writes to it, with no secret: `bitrix24 https://acme.bitrix24.com (webhook
+   * user 1)` or `(OAuth app local.xyz)`. What a pipeline's state is bound to.
+   */
+  readonly identity: string
 }
 
 const invalidUrl = (message: string) =>
@@ -35,6 +40,7 @@ export const resolve = (auth: Bitrix24Client.Auth): Effect.Effect<Portal, FatalE
       portal: hook.redacted,
       endpoint: (method) => `${hook.base}${encodeURIComponent(method)}`,
       tokenUrl: "",
+      identity: `bitrix24 ${hook.origin} (webhook user ${hook.userId})`,
     })
   }
   const p = Url.parsePortal(auth.portalUrl)
@@ -46,5 +52,6 @@ export const resolve = (auth: Bitrix24Client.Auth): Effect.Effect<Portal, FatalE
     portal: `${p.origin} (OAuth app)`,
     endpoint: (method) => `${p.origin}/rest/${encodeURIComponent(method)}`,
     tokenUrl: t.url,
+    identity: `bitrix24 ${p.origin} (OAuth app ${auth.clientId})`,
   })
 }
