@@ -7,6 +7,7 @@ import { emulator } from "../src/commands/emulator.js"
 import { failures } from "../src/commands/failures.js"
 import { list } from "../src/commands/list.js"
 import { plan } from "../src/commands/plan.js"
+import { relink } from "../src/commands/relink.js"
 import { reset } from "../src/commands/reset.js"
 import { retry } from "../src/commands/retry.js"
 import { run } from "../src/commands/run.js"
@@ -21,6 +22,7 @@ const parsers: Record<string, Command.Command<string, never, unknown, unknown>> 
   failures,
   retry,
   reset,
+  relink,
   serve,
   emulator,
   "demo seed": demoSeed,
@@ -102,13 +104,13 @@ describe("Argv.check", () => {
 
   it("names the unknown command or option and the one likely meant", () => {
     expect(message("lst")).toBe(
-      'unknown command "lst"; did you mean "list"? (commands: list, plan, run, status, failures, retry, reset, serve, emulator, demo); see `pnpm pipeline --help`',
+      'unknown command "lst"; did you mean "list"? (commands: list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo); see `pnpm pipeline --help`',
     )
     expect(message("statsu crm")).toContain('did you mean "status"?')
     expect(message("frobnicate")).not.toContain("did you mean")
     expect(message("demo sed")).toContain('did you mean "demo seed"?')
     expect(message("run crm --lmit 3")).toBe(
-      "run has no option --lmit; did you mean --limit? (options: --dry-run, --limit, --entity, --state, --json); see `pnpm pipeline run --help`",
+      "run has no option --lmit; did you mean --limit? (options: --dry-run, --limit, --full, --entity, --accept-source-change, --state, --json); see `pnpm pipeline run --help`",
     )
     expect(message("list --wizard")).toBe(
       "list has no option --wizard (options: --json); see `pnpm pipeline list --help`",
