@@ -4,6 +4,8 @@
  * deal stages, ISO currencies and responsible users.
  */
 
+import * as Dropped from "@b24etl/core/Dropped"
+
 /** Phone types Bitrix24 accepts. */
 export type PhoneType = "WORK" | "MOBILE" | "FAX" | "HOME" | "PAGER" | "MAILING" | "OTHER"
 /** E-mail types Bitrix24 accepts. */
@@ -76,7 +78,7 @@ const normalizeNumber = (text: string, countryCode: string): string | undefined 
  * (`"+49 30 1234567; mobile: 0171/2345678"`, `"(030) 123-45-67"`, `"8 (495) 123-45-67 доб. 12"`)
  * into Bitrix24 `PHONE` values: numbers in E.164 form where possible (`+49301234567`), an
  * extension kept as ` ext. 12`, types from hints (`mobile:`, `fax:`, `home:`), duplicates and
- * garbage (`n/a`, `-`, `000`) dropped.
+ * garbage (`n/a`, `-`, `000`) dropped; what was dropped is attached (`Dropped.of`) for the report.
  */
 export const parsePhones = (
   text: string | null | undefined,
@@ -85,21 +87,30 @@ export const parsePhones = (
   if (text === null || text === undefined) return []
   const countryCode = options.defaultCountryCode ?? "49"
   const out: Array<MultiField<PhoneType>> = []
+  const dropped: Array<Dropped.DroppedValue> = []
   const seen = new Set<string>()
   for (const part of text.split(/[;\n\r|,]+|\s+\/\s+/u)) {
+    if (part.trim() === "") continue
     const { type, rest } = hint(part.trim())
     const ext = extension.exec(rest)
     const number = normalizeNumber(ext === null ? rest : rest.slice(0, ext.index), countryCode)
-    if (number === undefined) continue
+    if (number === undefined) {
+      dropped.push({ value: part.trim(), reason: "invalid" })
+      continue
+    }
     const value = ext === null ? number : `${number} ext. ${ext[1] ?? ext[2]}`
-    if (seen.has(value)) continue
+    if (seen.has(value)) {
+      dropped.push({ value: part.trim(), reason: "duplicate" })
+      continue
+    }
     seen.add(value)
     out.push({
       VALUE: value,
       VALUE_TYPE: type ?? (looksMobile(number) ? "MOBILE" : (options.defaultType ?? "WORK")),
     })
   }
-  return out
+  // What was left out rides along, so the run report counts it (`pipeline failures --warnings`).
+  return Dropped.attach(out, dropped)
 }
 
 const emailPattern = /^[^\s@()<>,;:"[\]\\]+@(?:[^\s@()<>,;:"[\]\\.]+\.)+[^\s@()<>,;:"[\]\\.\d]{2,}$/u
@@ -120,7 +131,8 @@ const normalizeEmail = (text: string): string | undefined => {
 
 /**
  * Parses a legacy e-mail field (`"a@x.de, A@X.de; Max <max@x.de>; n/a"`) into Bitrix24 `EMAIL`
- * values: lower case, deduplicated, invalid ones (`max@`, `office(at)x.de`, `n/a`) dropped.
+ * values: lower case, deduplicated, invalid ones (`max@`, `office(at)x.de`, `n/a`) dropped; what was dropped is attached
+ * (`Dropped.of`) for the report.
  */
 export const parseEmails = (
   text: string | null | undefined,
@@ -128,6 +140,7 @@ export const parseEmails = (
 ): Array<MultiField<EmailType>> => {
   if (text === null || text === undefined) return []
   const out: Array<MultiField<EmailType>> = []
+  const dropped: Array<Dropped.DroppedValue> = []
   const seen = new Set<string>()
   for (const part of text.split(/[,;\n\r]+/u)) {
     const piece = part.trim()
@@ -139,12 +152,15 @@ export const parseEmails = (
       bracketed !== null ? [bracketed[1]!] : words.every((w) => w.includes("@")) ? words : [piece]
     for (const candidate of candidates) {
       const address = normalizeEmail(candidate)
-      if (address === undefined || seen.has(address)) continue
+      if (address === undefined || seen.has(address)) {
+        dropped.push({ value: candidate, reason: address === undefined ? "invalid" : "duplicate" })
+        continue
+      }
       seen.add(address)
       out.push({ VALUE: address, VALUE_TYPE: type })
     }
   }
-  return out
+  return Dropped.attach(out, dropped)
 }
 
 /** The legacy CRM's opportunity stages. */

@@ -36,9 +36,19 @@ const listDropped = (
 ) =>
   Effect.gen(function* () {
     const last = (yield* store.recentRuns(name, 10)).find((r) => r.status !== "running")
-    const dropped = droppedOf(last?.stats).filter(
-      (d) => Option.isNone(args.entity) || d.entity === args.entity.value,
-    )
+    // In the order the run wrote the entities, keys in natural order (2 before 10).
+    const entityOrder: Array<string> = []
+    const dropped = droppedOf(last?.stats)
+      .filter((d) => Option.isNone(args.entity) || d.entity === args.entity.value)
+      .map((d) => {
+        if (!entityOrder.includes(d.entity)) entityOrder.push(d.entity)
+        return d
+      })
+      .sort(
+        (a, b) =>
+          entityOrder.indexOf(a.entity) - entityOrder.indexOf(b.entity) ||
+          Format.naturalCompare(a.sourceKey, b.sourceKey),
+      )
     if (args.json) return yield* Console.log(JSON.stringify(dropped, null, 2))
     if (last === undefined || dropped.length === 0) {
       return yield* Console.log(
