@@ -15,8 +15,9 @@
  * - the project: the runner with its state store (PGlite), the Bitrix24 sink at its defaults
  *   (`standard` rate, concurrency 4, packing `auto`), told the same budget, chunks of 1,000 records.
  *
- * Printed per regime: items/s of each, the binding ceiling (the request rate: (burst + 2 T) x 1,000
- * items / T for packed requests of 50 x 20; or the execution budget: 0.8 / cost items per second),
+ * Printed per regime: items/s of each, the binding ceiling in the steady state (the request rate:
+ * 2/s x 1,000 items for packed requests of 50 x 20; or the execution budget: 0.8 / cost items per
+ * second; a short run also gets the burst of 50 requests and the first window's whole budget on top),
  * the project's ratio to that ceiling and to the SDK script, and the 503/429 answers (the packing
  * probe not counted). The emulator accounts processing time but does not sleep it.
  */
@@ -227,11 +228,15 @@ const regime = (costMs: number) =>
     const ownCounters = yield* ownEmulator.counters
     const sdkRate = sdk.value / sdk.seconds
     const ownRate = own.value / own.seconds
-    const requestCeiling = ((burst + rate * own.seconds) * 1000) / own.seconds
+    // The steady state: 2 requests/s of 50 x 20 items, or 0.8 s of portal time per second. The burst
+    // (50 requests at once, 50,000 items packed) and the first window's whole budget come on top.
+    const requestCeiling = rate * 1000
     const budgetCeiling = costMs === 0 ? Number.POSITIVE_INFINITY : 0.8 / (costMs / 1000)
     const ceiling = Math.min(requestCeiling, budgetCeiling)
     const binding =
-      budgetCeiling < requestCeiling ? "execution budget, 0.8 / cost" : "request rate, 50 x 20 per request"
+      budgetCeiling < requestCeiling
+        ? "execution budget, 0.8 / cost"
+        : "request rate, 2/s x 50 commands x 20 items"
     const sdkCeiling = Math.min(((burst + rate * sdk.seconds) * 20) / sdk.seconds, budgetCeiling)
     const packed = (yield* ownEmulator.requestLog).filter(
       (e) => e.method === "batch" && e.commands?.includes("crm.item.batchImport") === true,

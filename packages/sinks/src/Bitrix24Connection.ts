@@ -70,7 +70,7 @@ export const make = (
         Effect.mapError((e) => toSinkError(e, true)),
         Effect.asVoid,
       ),
-      plan: Plan.make(client, { dryRun, concurrency }, typeFields),
+      plan: Plan.make(client, { dryRun, concurrency, packing: options.packing }, typeFields),
       create: Imports.make(client, { originator, dryRun, packing: options.packing }, typeFields),
       update: Updates.make(client, { dryRun }, typeFields),
       delete: Deletes.make(client, { dryRun }),
