@@ -30,6 +30,7 @@ import { isObject, sinkName, toSinkError } from "./requests.js"
 /** `auto`: packed after a successful probe; `off`: plain `crm.item.batchImport` only. */
 export type Packing = "auto" | "off"
 
+/** The method packed. */
 export const importMethod = "crm.item.batchImport"
 
 /** Items per `crm.item.batchImport` command. */
@@ -143,6 +144,18 @@ const outcomes = (
   const ok = part("result")
   const errors = part("result_error")
   const times = part("result_time")
+  // Each command's `result_time` tells its cost; a portal that leaves it out still gives the whole
+  // request's processing time, spread over the items.
+  if (
+    !commands.some(
+      (_, i) =>
+        isObject(times[`c${i}`]) &&
+        typeof (times[`c${i}`] as Record<string, unknown>).processing === "number",
+    )
+  ) {
+    const items = commands.reduce((n, c) => n + c.length, 0)
+    client.operating.record(importMethod, { processing: answer.time?.processing }, items)
+  }
   let halted = false
   const out: Array<CommandOutcome> = []
   for (let i = 0; i < commands.length; i++) {
