@@ -12,7 +12,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const benchmarks: Record<string, string> = {
-  sink: "Bitrix24 sink against the emulator: items/s against the portal's ceiling, 503 answers",
+  sink: "Bitrix24 sink side by side with the vendor SDK: items/s, ceiling per regime, 503/429 answers",
   runner: "the runner's own throughput between source and sink (first run, unchanged rerun)",
   sources: "PostgreSQL and MariaDB sources against their bare drivers: rows/s and peak memory",
   emulator: "requests/s the emulator sustains with its limits off",

@@ -1,15 +1,28 @@
 /**
- * Bitrix24 sink throughput against the emulator on loopback (`pnpm tsx bench/sink.ts [companies] [--full]`).
+ * The Bitrix24 sink side by side with the vendor's SDK, against the emulator over HTTPS:
  *
- * 1. The portal's default limits (2 requests/s, burst 50) and 200 ms latency: N companies created
- *    through the sink's connection at concurrency 4. Printed: items/s, the ceiling the limits allow
- *    over the run's duration ((burst + rate * T) * 20 items / T), their ratio (target >= 0.95) and
- *    the 503 answers (target 0).
- * 2. Limits off and 500 ms latency: items/s at concurrency 1, 2, 4 and 8 (latency hidden by
- *    batches in flight).
- * 3. With `--full`: a whole migration through the runner (see `migration`).
+ *   pnpm bench sink [--total 3000] [--slow 2000] [--costs 0,2,10,50]
+ *
+ * For each per-item portal cost (0, 2, 10 and 50 ms of the method's execution budget per item), two
+ * fresh emulators with the same settings (2 requests/s, burst 50, 200 ms latency, an execution budget
+ * of 48 s per 60 s window: the vendor's 480 s per 10 minutes scaled down tenfold, the same 0.8 s per
+ * second, so that a run of a few minutes reaches the steady state) take the same migration:
+ * companies, contacts linked to them, deals linked to both (1 : 3 : 2, `--total` items, `--slow`
+ * for the 50 ms regime):
+ *
+ * - the SDK script: `@bitrix24/b24jssdk`, sequential `crm.item.batchImport` by 20, its default
+ *   limiter told the portal's budget (48 s per 60 s), links from the ids it got back;
+ * - the project: the runner with its state store (PGlite), the Bitrix24 sink at its defaults
+ *   (`standard` rate, concurrency 4, packing `auto`), told the same budget, chunks of 1,000 records.
+ *
+ * Printed per regime: items/s of each, the binding ceiling in the steady state (the request rate:
+ * 2/s x 1,000 items for packed requests of 50 x 20; or the execution budget: 0.8 / cost items per
+ * second; a short run also gets the burst of 50 requests and the first window's whole budget on top),
+ * the project's ratio to that ceiling and to the SDK script, and the 503/429 answers (the packing
+ * probe not counted). The emulator accounts processing time but does not sleep it.
  */
 import { mkdtempSync, rmSync } from "node:fs"
+import * as https from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Emulator from "@b24etl/bitrix24-emulator/Emulator"
@@ -18,188 +31,237 @@ import * as Pipeline from "@b24etl/core/Pipeline"
 import * as Progress from "@b24etl/core/Progress"
 import { ref } from "@b24etl/core/Reference"
 import * as Runner from "@b24etl/core/Runner"
-import type * as Sink from "@b24etl/core/Sink"
 import * as StateStoreSql from "@b24etl/core/StateStoreSql"
 import * as Bitrix24 from "@b24etl/sinks/Bitrix24"
+import { ApiVersion, B24Hook, ParamsFactory } from "@bitrix24/b24jssdk"
 import { Clock, Effect, Layer } from "effect"
 
-const args = process.argv.slice(2)
-const full = args.includes("--full")
-const companies = Number(args.find((a) => /^\d+$/.test(a)) ?? 2000)
-const latencyCompanies = 400
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i < 0 ? undefined : process.argv[i + 1]
+}
+const total = Number(arg("total") ?? 3000)
+const slowTotal = Number(arg("slow") ?? 2000)
+const costsMs = (arg("costs") ?? "0,2,10,50").split(",").map(Number)
 
-const batches = (n: number, prefix: string): ReadonlyArray<ReadonlyArray<Sink.SinkItem>> => {
-  const out: Array<Array<Sink.SinkItem>> = []
-  for (let i = 0; i < n; i++) {
-    if (i % 20 === 0) out.push([])
-    out[out.length - 1]!.push({
-      sourceKey: String(i),
-      originId: `${prefix}:${i}`,
-      fields: { title: `Company ${i}`, PHONE: Bitrix24.phones(`+1 555 ${String(i).padStart(6, "0")}`) },
-    })
-  }
-  return out
+const rate = 2
+const burst = 50
+const latencyMs = 200
+const budgetSeconds = 48
+const windowSeconds = 60
+
+const emulatorConfig = (costMs: number): Emulator.EmulatorConfig => ({
+  https: true,
+  latencyMs,
+  rateLimit: { rate, burst },
+  operatingTime: {
+    budgetSeconds,
+    windowSeconds,
+    bucketSeconds: windowSeconds / 10,
+    costPerCallSeconds: 0.005,
+    costPerItemSeconds: costMs / 1000,
+  },
+})
+
+interface Sizes {
+  readonly companies: number
+  readonly contacts: number
+  readonly deals: number
 }
 
-/** Creates `n` companies at `concurrency`; answers the seconds it took and the items written. */
-const run = (
-  emulator: Emulator.Service,
-  options: Bitrix24.SinkOptions,
-  n: number,
-  concurrency: number,
-  prefix: string,
-) =>
+const sizesOf = (n: number): Sizes => ({
+  companies: Math.round(n / 6),
+  contacts: Math.round(n / 2),
+  deals: n - Math.round(n / 6) - Math.round(n / 2),
+})
+
+const legacyData = (s: Sizes) => ({
+  companies: Array.from({ length: s.companies }, (_, i) => ({ id: i + 1, name: `Company ${i + 1}` })),
+  people: Array.from({ length: s.contacts }, (_, i) => ({
+    id: i + 1,
+    name: `Person ${i + 1}`,
+    company_id: (i % s.companies) + 1,
+  })),
+  deals: Array.from({ length: s.deals }, (_, i) => ({
+    id: i + 1,
+    title: `Deal ${i + 1}`,
+    company_id: (i % s.companies) + 1,
+    person_id: (i % s.contacts) + 1,
+  })),
+})
+
+/** 503 and 429 answers, the packing probe (the first `batch` of one import command) not counted. */
+const limitAnswers = (emulator: Emulator.Service) =>
+  Effect.map(emulator.requestLog, (log) => {
+    const probe = log.find((e) => e.method === "batch" && e.commands?.length === 1)
+    const counted = log.filter((e) => e !== probe)
+    return {
+      s503: counted.filter((e) => e.status === 503).length,
+      s429: counted.filter((e) => e.status === 429).length,
+    }
+  })
+
+/** The SDK script: sequential batchImport by 20, links from the ids it got back. */
+const sdkScript = async (emulator: Emulator.Service, s: Sizes): Promise<number> => {
+  const b24 = B24Hook.fromWebhookUrl(emulator.webhookUrl)
+  b24.getHttpClient(ApiVersion.v2).ajaxClient.defaults.httpsAgent = new https.Agent({
+    ca: emulator.certificate,
+    keepAlive: true,
+  })
+  await b24.setRestrictionManagerParams({
+    ...ParamsFactory.getDefault(),
+    operatingLimit: { windowMs: windowSeconds * 1000, limitMs: budgetSeconds * 1000, heavyPercent: 80 },
+  })
+  const data = legacyData(s)
+  let written = 0
+  const importAll = async <R>(
+    entityTypeId: number,
+    rows: ReadonlyArray<R>,
+    fields: (r: R) => Record<string, unknown>,
+  ): Promise<Array<number | undefined>> => {
+    const ids: Array<number | undefined> = []
+    for (let i = 0; i < rows.length; i += 20) {
+      const chunk = rows.slice(i, i + 20)
+      const answer = await b24.actions.v2.call.make<{ items: Array<{ item?: { id: number } }> }>({
+        method: "crm.item.batchImport",
+        params: { entityTypeId, data: chunk.map(fields) },
+      })
+      const items: ReadonlyArray<{ item?: { id: number } }> = answer.isSuccess
+        ? answer.getData()!.result.items
+        : chunk.map(() => ({}))
+      for (const item of items) {
+        ids.push(item.item?.id)
+        if (item.item !== undefined) written++
+      }
+    }
+    return ids
+  }
+  const companyIds = await importAll(4, data.companies, (c) => ({
+    title: c.name,
+    originatorId: "sdk",
+    originId: `company:${c.id}`,
+  }))
+  const contactIds = await importAll(3, data.people, (p) => ({
+    name: p.name,
+    companyId: companyIds[p.company_id - 1],
+    originatorId: "sdk",
+    originId: `contact:${p.id}`,
+  }))
+  await importAll(2, data.deals, (d) => ({
+    title: d.title,
+    companyId: companyIds[d.company_id - 1],
+    contactIds: [contactIds[d.person_id - 1]],
+    originatorId: "sdk",
+    originId: `deal:${d.id}`,
+  }))
+  return written
+}
+
+/**
+ * The project: the runner, its state store and the Bitrix24 sink at its defaults. The state store
+ * (PGlite, started before the clock runs: it takes seconds on a busy machine) is given.
+ */
+const projectRun = (emulator: Emulator.Service, s: Sizes) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const sink = Bitrix24.sink(Bitrix24.webhook(emulator.webhookUrl), { ...options, concurrency })
-      const conn = yield* sink.connect({ originator: "bench", dryRun: false })
-      const start = yield* Clock.currentTimeMillis
-      const results = yield* Effect.forEach(batches(n, prefix), (b) => conn.create(Bitrix24.company, b), {
-        concurrency: conn.concurrency,
+      const legacy = Memory.source("legacy", legacyData(s))
+      const pipeline = Pipeline.make({
+        name: "bench-side-by-side",
+        sink: Bitrix24.sink(Bitrix24.webhook(emulator.webhookUrl), {
+          rate: "standard",
+          ca: emulator.certificate,
+          operatingTime: { budgetSeconds },
+        }),
+        entities: {
+          company: {
+            from: legacy.records<{ id: number; name: string }>("companies", { key: "id" }),
+            to: Bitrix24.company,
+            map: (r) => ({ title: r.name }),
+          },
+          contact: {
+            from: legacy.records<{ id: number; name: string; company_id: number }>("people", { key: "id" }),
+            to: Bitrix24.contact,
+            references: ["company"],
+            map: (r) => ({ name: r.name, companyId: ref("company", r.company_id) }),
+          },
+          deal: {
+            from: legacy.records<{ id: number; title: string; company_id: number; person_id: number }>(
+              "deals",
+              { key: "id" },
+            ),
+            to: Bitrix24.deal,
+            references: ["company", "contact"],
+            map: (r) => ({
+              title: r.title,
+              companyId: ref("company", r.company_id),
+              contactIds: [ref("contact", r.person_id)],
+            }),
+          },
+        },
       })
-      const seconds = ((yield* Clock.currentTimeMillis) - start) / 1000
-      const written = results.flat().filter((r) => r._tag === "Written").length
-      return { seconds, written }
+      const report = yield* Runner.run(pipeline, { chunkSize: 1000 })
+      if (report.status !== "succeeded") console.log(`   project run: ${report.status} ${report.error ?? ""}`)
+      return report.entities.reduce((n, e) => n + e.created, 0)
     }),
   )
 
-const limited = Effect.scoped(
+const timed = <A, E, R>(task: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
-    const emulator = yield* Emulator.make({ latencyMs: 200 })
-    const rate = 2
-    const burst = 50
-    const { seconds, written } = yield* run(emulator, { rate: "standard" }, companies, 4, "limited")
-    const counters = yield* emulator.counters
-    const achieved = written / seconds
-    const ceiling = ((burst + rate * seconds) * 20) / seconds
-    console.log("1) default limits (2/s, burst 50), 200 ms latency, concurrency 4")
-    console.log(`   companies written:      ${written} of ${companies} in ${seconds.toFixed(2)} s`)
-    console.log(
-      `   requests:               ${counters.requests} (${counters.byMethod["crm.item.batchImport"] ?? 0} imports)`,
-    )
-    console.log(`   achieved:               ${achieved.toFixed(2)} items/s`)
-    console.log(`   ceiling over ${seconds.toFixed(1)} s:    ${ceiling.toFixed(2)} items/s`)
-    console.log(`   ratio:                  ${(achieved / ceiling).toFixed(3)} (target >= 0.95)`)
-    console.log(
-      `   503 answers:            ${counters.status503} (target 0); 429 answers: ${counters.status429}`,
-    )
-  }),
-)
-
-const unlimited = Effect.scoped(
-  Effect.gen(function* () {
-    const emulator = yield* Emulator.make({ latencyMs: 500, rateLimit: { burst: 0 } })
-    console.log("2) limits off, 500 ms latency")
-    for (const concurrency of [1, 2, 4, 8]) {
-      yield* emulator.reset
-      const { seconds, written } = yield* run(
-        emulator,
-        { rate: "unlimited" },
-        latencyCompanies,
-        concurrency,
-        `c${concurrency}`,
-      )
-      console.log(
-        `   concurrency ${concurrency}: ${(written / seconds).toFixed(2)} items/s (${written} companies in ${seconds.toFixed(2)} s)`,
-      )
-    }
-  }),
-)
-
-/**
- * 3. (`--full`) The whole migration of the API notes' comparison through the runner: 1,000
- *    companies, 3,000 contacts linked to them, 2,000 deals linked to both, at 2/s, burst 50 and
- *    200 ms latency, with the state in an embedded PGlite store. The official SDK's sequential
- *    script took 125.7 s against a 125 s minimum (0.994) with one 503.
- */
-const migration = Effect.scoped(
-  Effect.gen(function* () {
-    const emulator = yield* Emulator.make({ latencyMs: 200 })
-    const dir = mkdtempSync(join(tmpdir(), "b24etl-bench-"))
-    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-    const legacy = Memory.source("legacy", {
-      companies: Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, name: `Company ${i + 1}` })),
-      people: Array.from({ length: 3000 }, (_, i) => ({
-        id: i + 1,
-        name: `Person ${i + 1}`,
-        company_id: (i % 1000) + 1,
-      })),
-      deals: Array.from({ length: 2000 }, (_, i) => ({
-        id: i + 1,
-        title: `Deal ${i + 1}`,
-        company_id: (i % 1000) + 1,
-        person_id: (i % 3000) + 1,
-      })),
-    })
-    const pipeline = Pipeline.make({
-      name: "bench-migration",
-      sink: Bitrix24.sink(Bitrix24.webhook(emulator.webhookUrl), { rate: "standard", concurrency: 4 }),
-      entities: {
-        company: {
-          from: legacy.records<{ id: number; name: string }>("companies", { key: "id" }),
-          to: Bitrix24.company,
-          map: (r) => ({ title: r.name }),
-        },
-        contact: {
-          from: legacy.records<{ id: number; name: string; company_id: number }>("people", { key: "id" }),
-          to: Bitrix24.contact,
-          references: ["company"],
-          map: (r) => ({ name: r.name, companyId: ref("company", r.company_id) }),
-        },
-        deal: {
-          from: legacy.records<{ id: number; title: string; company_id: number; person_id: number }>(
-            "deals",
-            {
-              key: "id",
-            },
-          ),
-          to: Bitrix24.deal,
-          references: ["company", "contact"],
-          map: (r) => ({
-            title: r.title,
-            companyId: ref("company", r.company_id),
-            contactIds: [ref("contact", r.person_id)],
-          }),
-        },
-      },
-    })
     const start = yield* Clock.currentTimeMillis
-    const report = yield* Runner.run(pipeline).pipe(
-      Effect.provide(Layer.merge(StateStoreSql.layerPglite(dir), Progress.silent)),
+    const value = yield* task
+    return { value, seconds: ((yield* Clock.currentTimeMillis) - start) / 1000 }
+  })
+
+const regime = (costMs: number) =>
+  Effect.gen(function* () {
+    const n = costMs >= 50 ? slowTotal : total
+    const s = sizesOf(n)
+    const sdkEmulator = yield* Emulator.make(emulatorConfig(costMs))
+    const sdk = yield* timed(Effect.promise(() => sdkScript(sdkEmulator, s)))
+    const sdkLimits = yield* limitAnswers(sdkEmulator)
+    const ownEmulator = yield* Emulator.make(emulatorConfig(costMs))
+    const dir = mkdtempSync(join(tmpdir(), "b24etl-bench-sink-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    const store = yield* Layer.build(Layer.merge(StateStoreSql.layerPglite(dir), Progress.silent))
+    const own = yield* timed(projectRun(ownEmulator, s)).pipe(Effect.provide(store))
+    const ownLimits = yield* limitAnswers(ownEmulator)
+    const ownCounters = yield* ownEmulator.counters
+    const sdkRate = sdk.value / sdk.seconds
+    const ownRate = own.value / own.seconds
+    // The steady state: 2 requests/s of 50 x 20 items, or 0.8 s of portal time per second. The burst
+    // (50 requests at once, 50,000 items packed) and the first window's whole budget come on top.
+    const requestCeiling = rate * 1000
+    const budgetCeiling = costMs === 0 ? Number.POSITIVE_INFINITY : 0.8 / (costMs / 1000)
+    const ceiling = Math.min(requestCeiling, budgetCeiling)
+    const binding =
+      budgetCeiling < requestCeiling
+        ? "execution budget, 0.8 / cost"
+        : "request rate, 2/s x 50 commands x 20 items"
+    const sdkCeiling = Math.min(((burst + rate * sdk.seconds) * 20) / sdk.seconds, budgetCeiling)
+    const packed = (yield* ownEmulator.requestLog).filter(
+      (e) => e.method === "batch" && e.commands?.includes("crm.item.batchImport") === true,
     )
-    const seconds = ((yield* Clock.currentTimeMillis) - start) / 1000
-    const counters = yield* emulator.counters
-    const imports = counters.byMethod["crm.item.batchImport"] ?? 0
-    const minimum = (300 - 50) / 2
     console.log(
-      "3) full migration through the runner: 1,000 companies, 3,000 contacts, 2,000 deals; 2/s, burst 50, 200 ms",
+      `\n${costMs} ms per item (${n} items: ${s.companies} companies, ${s.contacts} contacts, ${s.deals} deals)`,
     )
     console.log(
-      `   status:                 ${report.status}, ${report.entities.map((e) => `${e.entity} ${e.created}`).join(", ")}`,
+      `   SDK script:  ${sdk.value} items in ${sdk.seconds.toFixed(1)} s = ${sdkRate.toFixed(1)} items/s (its own ceiling at 20 per request: ${sdkCeiling.toFixed(1)}); 503: ${sdkLimits.s503}, 429: ${sdkLimits.s429}`,
     )
     console.log(
-      `   duration:               ${seconds.toFixed(1)} s (minimum ${minimum} s; SDK script 125.7 s)`,
+      `   project:     ${own.value} items in ${own.seconds.toFixed(1)} s = ${ownRate.toFixed(1)} items/s; 503: ${ownLimits.s503}, 429: ${ownLimits.s429}; ${packed.length} packed requests, ${ownCounters.byMethod["crm.item.batchImport"] ?? 0} plain`,
     )
-    console.log(`   ratio minimum/duration: ${(minimum / seconds).toFixed(3)}`)
+    console.log(`   ceiling:     ${ceiling.toFixed(1)} items/s (${binding})`)
     console.log(
-      `   requests:               ${counters.requests} (${imports} imports, ${counters.byMethod["crm.item.list"] ?? 0} lists)`,
+      `   ratios:      project / ceiling ${(ownRate / ceiling).toFixed(3)}, project / SDK ${(ownRate / sdkRate).toFixed(2)}`,
     )
-    console.log(`   503 answers:            ${counters.status503}; 429 answers: ${counters.status429}`)
-    const log = (yield* emulator.requestLog).filter((e) => e.method === "crm.item.batchImport")
-    const span = (log[log.length - 1]!.at - log[0]!.at) / 1000
-    const ideal = (imports - 50) / 2
-    console.log(
-      `   imports:                first ${((log[0]!.at - start) / 1000).toFixed(1)} s after the start, then ${span.toFixed(1)} s for all ${imports} (ideal ${ideal} s, ratio ${(ideal / span).toFixed(3)})`,
-    )
-  }),
-)
+  }).pipe(Effect.scoped)
 
 const program = Effect.gen(function* () {
-  console.log(`Bitrix24 sink bench: ${companies} companies, then ${latencyCompanies} per concurrency level`)
-  yield* limited
-  yield* unlimited
-  if (full) yield* migration
-}).pipe(Effect.timeout("10 minutes"))
+  console.log(
+    `Bitrix24 sink vs @bitrix24/b24jssdk: ${rate} req/s, burst ${burst}, ${latencyMs} ms latency, budget ${budgetSeconds} s per ${windowSeconds} s window (one machine, shared: figures vary with its load)`,
+  )
+  for (const c of costsMs) yield* regime(c)
+})
 
 Effect.runPromise(program).then(
   () => process.exit(0),

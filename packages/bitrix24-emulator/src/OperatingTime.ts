@@ -5,6 +5,12 @@
  *
  * The emulator does no real work worth timing, so a call's cost is configured:
  * `costPerCallSeconds + costPerItemSeconds * items`.
+ *
+ * The commands of a `batch` are charged as the vendor's limits page describes them: each to its own
+ * method (`batchCharge: "methods"`, the default), the `batch` itself only its own overhead. A 2026
+ * measurement on a self-hosted portal (b24jssdk PR #539, API-NOTES) found them charged to `batch`
+ * instead: `batchCharge: "batch"` emulates that. One request may run at most `maxRequestSeconds`
+ * (60 s, API-NOTES "Limits").
  */
 
 export interface OperatingTimeConfig {
@@ -19,6 +25,13 @@ export interface OperatingTimeConfig {
   readonly costPerCallSeconds: number
   /** Simulated processing time per item written (default 0.01 s: 20 imports = 0.21 s). */
   readonly costPerItemSeconds: number
+  /**
+   * Where a `batch`'s commands are charged: to each command's own method (`methods`, the vendor's
+   * page, default) or all to `batch` (`batch`, what PR #539 measured on a self-hosted portal).
+   */
+  readonly batchCharge: "methods" | "batch"
+  /** Longest portal time of one request, a `batch` with all its commands (default 60 s). */
+  readonly maxRequestSeconds: number
 }
 
 export const defaults: OperatingTimeConfig = {
@@ -28,6 +41,8 @@ export const defaults: OperatingTimeConfig = {
   minCountedSeconds: 0.1,
   costPerCallSeconds: 0.005,
   costPerItemSeconds: 0.01,
+  batchCharge: "methods",
+  maxRequestSeconds: 60,
 }
 
 /** What a response's `time` reports. */

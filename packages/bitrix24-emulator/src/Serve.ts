@@ -1,7 +1,8 @@
 /**
  * Running the emulator from the command line: `pnpm pipeline emulator [--port N] [--rate R --burst B]
  * [--latency-ms M] [--faults 500=0.01,503=0.02,resetBefore=0.01,resetAfter=0.01] [--seed S] [--https]
- * [--persist FILE] [--code CODE] [--operating-budget SECONDS]`. The first line printed is `webhook: <url>`; it serves until interrupted.
+ * [--persist FILE] [--code CODE] [--operating-budget SECONDS] [--batch-charge methods|batch]`. The first line printed
+ * is `webhook: <url>`; it serves until interrupted.
  */
 import { Console, Effect, Either } from "effect"
 import * as Emulator from "./Emulator.js"
@@ -43,7 +44,8 @@ const describeFaults = (faults: Faults.FaultConfig | undefined): string => {
 /**
  * Parses the command line flags into `ServeOptions` (for a CLI that does not declare them itself):
  * `--port`, `--rate`, `--burst`, `--latency-ms`, `--faults`, `--seed`, `--https`, `--persist`, `--code`,
- * `--operating-budget` (seconds per method per ten minutes; 0 turns the 429 off).
+ * `--operating-budget` (seconds per method per ten minutes; 0 turns the 429 off), `--batch-charge`
+ * (`methods`, the vendor's page, or `batch`: where a batch's commands spend operating time).
  */
 export const parseArgs = (argv: ReadonlyArray<string>): Either.Either<ServeOptions, string> => {
   const out: {
@@ -57,6 +59,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): Either.Either<ServeOptio
     persistPath?: string
     webhookCode?: string
     operatingBudget?: number
+    batchCharge?: "methods" | "batch"
   } = {}
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined]
@@ -103,6 +106,12 @@ export const parseArgs = (argv: ReadonlyArray<string>): Either.Either<ServeOptio
         else out.faults = parsed
         break
       }
+      case "--batch-charge": {
+        const v = value()
+        if (v !== "methods" && v !== "batch") error = "--batch-charge needs methods or batch"
+        else out.batchCharge = v
+        break
+      }
       case "--https":
         out.https = true
         break
@@ -123,10 +132,14 @@ export const parseArgs = (argv: ReadonlyArray<string>): Either.Either<ServeOptio
     }
     if (error !== undefined) return Either.left(error)
   }
-  const { rate, burst, operatingBudget, ...rest } = out
+  const { rate, burst, operatingBudget, batchCharge, ...rest } = out
+  const operatingTime = {
+    ...(operatingBudget === undefined ? {} : { budgetSeconds: operatingBudget }),
+    ...(batchCharge === undefined ? {} : { batchCharge }),
+  }
   return Either.right({
     ...rest,
-    ...(operatingBudget === undefined ? {} : { operatingTime: { budgetSeconds: operatingBudget } }),
+    ...(Object.keys(operatingTime).length === 0 ? {} : { operatingTime }),
     ...(rate === undefined && burst === undefined
       ? {}
       : {

@@ -138,6 +138,122 @@ describe("operating time over HTTP", () => {
       }),
   )
 
+  // API-NOTES "Limits": "the vendor page says each nested call is charged to its own method"
+  // (apidocs.bitrix24.com/limits.html); a batch counts as one request.
+  it.scoped("a batch's commands are charged to their own methods; the batch only its own overhead", () =>
+    Effect.gen(function* () {
+      const emulator = yield* Emulator.make({
+        rateLimit: { burst: 0 },
+        operatingTime: { costPerItemSeconds: 0.1, costPerCallSeconds: 0.005 },
+      })
+      const five = Array.from({ length: 5 }, (_, i) => `data[${i}][title]=c${i}`).join("&")
+      const answer = yield* post(`${emulator.webhookUrl}batch`, {
+        halt: 0,
+        cmd: {
+          a: `crm.item.batchImport?entityTypeId=4&${five}`,
+          b: `crm.item.batchImport?entityTypeId=4&${five}`,
+        },
+      })
+      assert.strictEqual(answer.status, 200)
+      assert.closeTo(answer.body.result.result_time.a.operating, 0.505, 1e-9)
+      assert.closeTo(answer.body.result.result_time.b.operating, 1.01, 1e-9)
+      assert.closeTo(answer.body.result.result_time.b.processing, 0.505, 1e-9)
+      // The batch reports the whole request's processing but is charged only its own 0.005 s (not counted).
+      assert.closeTo(answer.body.time.processing, 1.015, 1e-9)
+      assert.strictEqual(answer.body.time.operating, 0)
+      const single = yield* post(`${emulator.webhookUrl}crm.item.batchImport`, {
+        entityTypeId: 4,
+        data: [{ title: "d" }, { title: "e" }],
+      })
+      assert.closeTo(single.body.time.operating, 1.01 + 0.205, 1e-9)
+    }),
+  )
+
+  // API-NOTES "Limits": "a 2026 measurement on a self-hosted portal (b24jssdk PR #539) found it
+  // charged to batch"; behind `batchCharge: "batch"`.
+  it.scoped('batchCharge: "batch" charges the commands to batch, and blocks the batch past the budget', () =>
+    Effect.gen(function* () {
+      const emulator = yield* Emulator.make({
+        rateLimit: { burst: 0 },
+        operatingTime: {
+          costPerItemSeconds: 0.1,
+          costPerCallSeconds: 0.005,
+          batchCharge: "batch",
+          budgetSeconds: 1,
+        },
+      })
+      const five = Array.from({ length: 5 }, (_, i) => `data[${i}][title]=c${i}`).join("&")
+      const cmd = {
+        a: `crm.item.batchImport?entityTypeId=4&${five}`,
+        b: `crm.item.batchImport?entityTypeId=4&${five}`,
+      }
+      const answer = yield* post(`${emulator.webhookUrl}batch`, { halt: 0, cmd })
+      assert.strictEqual(answer.status, 200)
+      assert.closeTo(answer.body.time.operating, 1.015, 1e-9)
+      const single = yield* post(`${emulator.webhookUrl}crm.item.batchImport`, {
+        entityTypeId: 4,
+        data: [{ title: "d" }, { title: "e" }],
+      })
+      assert.closeTo(single.body.time.operating, 0.205, 1e-9)
+      assertError(yield* post(`${emulator.webhookUrl}batch`, { halt: 0, cmd }), 429, "OPERATION_TIME_LIMIT")
+    }),
+  )
+
+  // API-NOTES "Limits": "One request may run at most 60 s, a batch with all its commands included."
+  // The vendor does not document the answer: the emulator stops the request there with a 504.
+  it.scoped(
+    "a request past 60 s of portal time is stopped: 504 REQUEST_TIME_LIMIT, earlier commands kept",
+    () =>
+      Effect.gen(function* () {
+        const emulator = yield* Emulator.make({
+          rateLimit: { burst: 0 },
+          operatingTime: { costPerItemSeconds: 1, costPerCallSeconds: 0.005, budgetSeconds: 0 },
+        })
+        const twenty = (from: number) =>
+          Array.from({ length: 20 }, (_, i) => `data[${i}][title]=c${from + i}`).join("&")
+        const cmd = Object.fromEntries(
+          [0, 1, 2, 3].map((k) => [`c${k}`, `crm.item.batchImport?entityTypeId=4&${twenty(k * 20)}`]),
+        )
+        // 20.005 s per command: the third would end past 60 s.
+        const cut = yield* post(`${emulator.webhookUrl}batch`, { halt: 0, cmd })
+        assertError(cut, 504, "REQUEST_TIME_LIMIT")
+        assert.strictEqual((yield* emulator.items(4)).length, 40)
+        // A single request that would run past 60 s is refused before it starts.
+        const slow = yield* Emulator.make({
+          rateLimit: { burst: 0 },
+          operatingTime: { costPerItemSeconds: 3.5, budgetSeconds: 0 },
+        })
+        const data = Array.from({ length: 20 }, (_, i) => ({ title: `s${i}` }))
+        assertError(
+          yield* post(`${slow.webhookUrl}crm.item.batchImport`, { entityTypeId: 4, data }),
+          504,
+          "REQUEST_TIME_LIMIT",
+        )
+        assert.strictEqual((yield* slow.items(4)).length, 0)
+      }),
+  )
+
+  it.scoped(
+    "a nested batchImport without data is run and refused for the missing parameter, creating nothing",
+    () =>
+      Effect.gen(function* () {
+        const emulator = yield* Emulator.make({ rateLimit: { burst: 0 } })
+        const answer = yield* post(`${emulator.webhookUrl}batch`, {
+          halt: 0,
+          cmd: { probe: "crm.item.batchImport?entityTypeId=4" },
+        })
+        assert.strictEqual(answer.status, 200)
+        assert.strictEqual(answer.body.result.result_error.probe.error, "100")
+        assert.strictEqual((yield* emulator.items(4)).length, 0)
+        const refusing = yield* Emulator.make({ rateLimit: { burst: 0 }, batchImportInBatch: false })
+        const refused = yield* post(`${refusing.webhookUrl}batch`, {
+          halt: 0,
+          cmd: { probe: "crm.item.batchImport?entityTypeId=4" },
+        })
+        assert.strictEqual(refused.body.result.result_error.probe.error, "ERROR_BATCH_METHOD_NOT_ALLOWED")
+      }),
+  )
+
   it.scoped("the default cost keeps 2 batchImports of 20 per second under the budget", () =>
     Effect.gen(function* () {
       const emulator = yield* Emulator.make({})

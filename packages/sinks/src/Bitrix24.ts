@@ -16,7 +16,8 @@
  * })
  * ```
  *
- * Items are created with `crm.item.batchImport` (20 per request), stamped with
+ * Items are created with `crm.item.batchImport` (20 per command, several commands per `batch` where the
+ * portal takes it), stamped with
  * `originatorId` = the pipeline's originator and `originId` = the record's identity (`xmlId` for
  * invoices and smart processes), so a run that was interrupted finds what it created.
  */
@@ -25,6 +26,7 @@ import { SinkError } from "@b24etl/core/Sink"
 import { Config, ConfigError, Context, type Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import * as Bitrix24Client from "./Bitrix24Client.js"
 import * as Bitrix24Connection from "./Bitrix24Connection.js"
+import type * as PackedImports from "./internal/connection/packedImports.js"
 import * as OAuthTokens from "./OAuthTokens.js"
 import type * as OperatingTime from "./OperatingTime.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -92,6 +94,11 @@ export interface SinkOptions {
   readonly timeout?: Duration.DurationInput | undefined
   readonly retry?: Bitrix24Client.RetryOptions | undefined
   readonly operatingTime?: Partial<OperatingTime.Config> | undefined
+  /**
+   * `auto` (default): imports go as `batch` requests of several `crm.item.batchImport` commands once a
+   * probe that creates nothing shows the portal takes them; `off`: one `crm.item.batchImport` per request.
+   */
+  readonly packing?: Setting<PackedImports.Packing> | undefined
   /** Extra CA certificate (PEM) to trust. */
   readonly ca?: string | undefined
 }
@@ -104,6 +111,8 @@ export interface Bitrix24Config {
   readonly timeout?: Duration.DurationInput | undefined
   readonly retry?: Bitrix24Client.RetryOptions | undefined
   readonly operatingTime?: Partial<OperatingTime.Config> | undefined
+  /** `auto` (default) or `off`: see `SinkOptions.packing`. */
+  readonly packing?: PackedImports.Packing | undefined
   readonly ca?: string | undefined
 }
 
@@ -119,7 +128,8 @@ const rateConfig = (text: string): Either.Either<RateLimiter.Limits, ConfigError
  *   `BITRIX24_OAUTH_CLIENT_ID`, `BITRIX24_OAUTH_CLIENT_SECRET`, `BITRIX24_OAUTH_ACCESS_TOKEN`,
  *   `BITRIX24_OAUTH_REFRESH_TOKEN` (and optionally `BITRIX24_OAUTH_TOKEN_URL`);
  * - `BITRIX24_RATE`: `standard` (default), `enterprise`, `unlimited` or `<rate>/<burst>`;
- * - `BITRIX24_CONCURRENCY`: batches in flight (default 4).
+ * - `BITRIX24_CONCURRENCY`: batches in flight (default 4);
+ * - `BITRIX24_PACKING`: `auto` (default) or `off`, see `SinkOptions.packing`.
  */
 export const config: Config.Config<Bitrix24Config> = Config.all({
   auth: Config.orElse(
@@ -149,6 +159,7 @@ export const config: Config.Config<Bitrix24Config> = Config.all({
     Config.withDefault(4),
     Config.validate({ message: "BITRIX24_CONCURRENCY must be at least 1", validation: (n) => n >= 1 }),
   ),
+  packing: Config.literal("auto", "off")("BITRIX24_PACKING").pipe(Config.withDefault("auto" as const)),
 })
 
 const resolveAuth = (auth: AuthSettings): Effect.Effect<Bitrix24Client.Auth, ConfigError.ConfigError> =>
@@ -209,7 +220,12 @@ const fromEffect = (resolve: Effect.Effect<Bitrix24Config, ConfigError.ConfigErr
           ca: c.ca,
         }).pipe(Effect.mapError((e) => Bitrix24Connection.toSinkError(e, true)))
         portal = client.portal
-        return yield* Bitrix24Connection.make(client, { originator, dryRun, concurrency: c.concurrency })
+        return yield* Bitrix24Connection.make(client, {
+          originator,
+          dryRun,
+          concurrency: c.concurrency,
+          packing: c.packing,
+        })
       }),
   }
   return sink
@@ -235,10 +251,17 @@ export const sink = (auth: AuthSettings, options: SinkOptions = {}): Sink.Sink<T
           ConfigError.InvalidData([], `concurrency must be a whole number >= 1, got ${concurrency}`),
         )
       }
+      const packing = options.packing === undefined ? "auto" : yield* setting(options.packing)
+      if (packing !== "auto" && packing !== "off") {
+        return yield* configError(
+          ConfigError.InvalidData([], `packing must be auto or off, got ${String(packing)}`),
+        )
+      }
       return {
         auth: yield* resolveAuth(auth),
         limits,
         concurrency,
+        packing,
         timeout: options.timeout,
         retry: options.retry,
         operatingTime: options.operatingTime,
@@ -249,7 +272,7 @@ export const sink = (auth: AuthSettings, options: SinkOptions = {}): Sink.Sink<T
 
 /** The sink configured from the environment (see `config`), read when a run connects. */
 export const fromEnv = (
-  overrides: Omit<SinkOptions, "rate" | "concurrency"> = {},
+  overrides: Omit<SinkOptions, "rate" | "concurrency" | "packing"> = {},
 ): Sink.Sink<Target.Target> => fromEffect(Effect.map(config, (c) => ({ ...overrides, ...c })))
 
 export const layer = (c: Bitrix24Config): Layer.Layer<Bitrix24Sink> => Layer.succeed(Bitrix24Sink, make(c))

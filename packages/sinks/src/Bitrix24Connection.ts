@@ -1,9 +1,11 @@
 /**
  * The Bitrix24 sink's connection for one run: what the runner calls to write.
  *
- * - `create`: `crm.item.batchImport`, at most 20 items per request, every item stamped with its
- *   identity (`originatorId` + `originId`, or `xmlId`); per-item errors come back as `Rejected`
- *   (`internal/connection/imports.ts`).
+ * - `create`: `crm.item.batchImport`, 20 items per command, every item stamped with its identity
+ *   (`originatorId` + `originId`, or `xmlId`); per-item errors come back as `Rejected`
+ *   (`internal/connection/imports.ts`). With packing (default, once a probe confirms the portal
+ *   takes it) the runner hands up to 1,000 items and several commands go in one `batch`
+ *   (`internal/connection/packedImports.ts`).
  * - `update`: `batch` of up to 50 `crm.item.update` commands per request, multi-fields as a diff
  *   against the items' current values, links without a value cleared
  *   (`internal/connection/updates.ts`, `multiFields.ts`, `links.ts`).
@@ -28,6 +30,7 @@ import * as Deletes from "./internal/connection/deletes.js"
 import * as Find from "./internal/connection/find.js"
 import * as Imports from "./internal/connection/imports.js"
 import * as Owned from "./internal/connection/owned.js"
+import * as PackedImports from "./internal/connection/packedImports.js"
 import * as Plan from "./internal/connection/plan.js"
 import { toSinkError } from "./internal/connection/requests.js"
 import * as TypeFields from "./internal/connection/typeFields.js"
@@ -51,6 +54,8 @@ export interface Options {
   readonly dryRun: boolean
   /** Batches the runner keeps in flight (default 4). */
   readonly concurrency?: number | undefined
+  /** `auto` (default): imports packed in `batch` once a probe confirms the portal takes them; `off`. */
+  readonly packing?: PackedImports.Packing | undefined
 }
 
 /** Opens a connection over `client`. */
@@ -64,15 +69,15 @@ export const make = (
     const typeFields = TypeFields.cached(client)
     const connection: Sink.Connection<Target.Target> = {
       identity: client.identity,
-      batchSize: importBatchSize,
+      batchSize: options.packing === "off" ? importBatchSize : PackedImports.maxItems,
       updateBatchSize: commandBatchSize,
       concurrency,
       check: client.call("profile").pipe(
         Effect.mapError((e) => toSinkError(e, true)),
         Effect.asVoid,
       ),
-      plan: Plan.make(client, { dryRun, concurrency }, typeFields),
-      create: Imports.make(client, { originator, dryRun }, typeFields),
+      plan: Plan.make(client, { dryRun, concurrency, packing: options.packing }, typeFields),
+      create: Imports.make(client, { originator, dryRun, packing: options.packing }, typeFields),
       update: Updates.make(client, { dryRun }, typeFields),
       delete: Deletes.make(client, { dryRun }),
       find: Find.make(client, originator, typeFields),

@@ -10,44 +10,47 @@ import * as Bitrix24 from "../src/Bitrix24.js"
 import { connect, ids, items, methodCount, portal, webhookSink } from "./support.js"
 
 describe("create", () => {
-  it.scopedLive("imports 45 companies in 3 requests of at most 20, stamped with their origin", () =>
-    Effect.gen(function* () {
-      const emulator = yield* portal()
-      const conn = yield* connect(webhookSink(emulator))
-      assert.strictEqual(conn.batchSize, 20)
-      assert.strictEqual(conn.concurrency, 4)
-      const batch = items("company", 45, (i) => ({
-        title: `Company ${i}`,
-        PHONE: Bitrix24.phones(`+1 555 01${String(i).padStart(2, "0")}`, { value: "", type: "MOBILE" }),
-        opened: i % 2 === 0,
-      }))
-      const results = yield* conn.create(Bitrix24.company, batch)
-      assert.strictEqual(results.length, 45)
-      assert.isTrue(results.every((r) => r._tag === "Written"))
-      assert.strictEqual(yield* methodCount(emulator, "crm.item.batchImport"), 3)
-      const log = (yield* emulator.requestLog).filter((e) => e.method === "crm.item.batchImport")
-      assert.deepStrictEqual(
-        log.map((e) => e.items),
-        [20, 20, 5],
-      )
-      const stored = yield* emulator.items(4)
-      assert.strictEqual(stored.length, 45)
-      const byOrigin = new Map(stored.map((s) => [s.originId, s]))
-      results.forEach((r, i) => {
-        const item = byOrigin.get(`company:${i}`)!
-        assert.strictEqual(String(item.id), r._tag === "Written" ? r.targetId : "")
-        assert.strictEqual(item.originatorId, "legacy-crm")
-        assert.strictEqual(item.title, `Company ${i}`)
-        assert.strictEqual(item.opened, i % 2 === 0 ? "Y" : "N")
+  it.scopedLive(
+    "without packing, imports 45 companies in 3 requests of at most 20, stamped with their origin",
+    () =>
+      Effect.gen(function* () {
+        const emulator = yield* portal()
+        assert.strictEqual((yield* connect(webhookSink(emulator))).batchSize, 1000)
+        const conn = yield* connect(webhookSink(emulator, { packing: "off" }))
+        assert.strictEqual(conn.batchSize, 20)
+        assert.strictEqual(conn.concurrency, 4)
+        const batch = items("company", 45, (i) => ({
+          title: `Company ${i}`,
+          PHONE: Bitrix24.phones(`+1 555 01${String(i).padStart(2, "0")}`, { value: "", type: "MOBILE" }),
+          opened: i % 2 === 0,
+        }))
+        const results = yield* conn.create(Bitrix24.company, batch)
+        assert.strictEqual(results.length, 45)
+        assert.isTrue(results.every((r) => r._tag === "Written"))
+        assert.strictEqual(yield* methodCount(emulator, "crm.item.batchImport"), 3)
+        const log = (yield* emulator.requestLog).filter((e) => e.method === "crm.item.batchImport")
         assert.deepStrictEqual(
-          (item.PHONE as ReadonlyArray<{ VALUE: string; VALUE_TYPE: string }>).map((p) => [
-            p.VALUE,
-            p.VALUE_TYPE,
-          ]),
-          [[`+1 555 01${String(i).padStart(2, "0")}`, "WORK"]],
+          log.map((e) => e.items),
+          [20, 20, 5],
         )
-      })
-    }),
+        const stored = yield* emulator.items(4)
+        assert.strictEqual(stored.length, 45)
+        const byOrigin = new Map(stored.map((s) => [s.originId, s]))
+        results.forEach((r, i) => {
+          const item = byOrigin.get(`company:${i}`)!
+          assert.strictEqual(String(item.id), r._tag === "Written" ? r.targetId : "")
+          assert.strictEqual(item.originatorId, "legacy-crm")
+          assert.strictEqual(item.title, `Company ${i}`)
+          assert.strictEqual(item.opened, i % 2 === 0 ? "Y" : "N")
+          assert.deepStrictEqual(
+            (item.PHONE as ReadonlyArray<{ VALUE: string; VALUE_TYPE: string }>).map((p) => [
+              p.VALUE,
+              p.VALUE_TYPE,
+            ]),
+            [[`+1 555 01${String(i).padStart(2, "0")}`, "WORK"]],
+          )
+        })
+      }),
   )
 
   it.scopedLive("answers per-item errors index-aligned, with the portal's codes", () =>

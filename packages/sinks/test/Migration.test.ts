@@ -15,7 +15,7 @@ import { Effect, Layer } from "effect"
 import { afterAll } from "vitest"
 import * as Bitrix24 from "../src/Bitrix24.js"
 import * as Legacy from "./fixtures/legacy.js"
-import { fastRetry, portal } from "./support.js"
+import { fastRetry, methodCount, portal } from "./support.js"
 
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-sinks-migration-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
@@ -90,9 +90,17 @@ layer(StoreLayer, { timeout: 300_000, excludeTestServices: true })("migration", 
           ],
         )
         yield* assertMigrated(emulator, sizes, "migrate-full")
-        const imports = (yield* emulator.requestLog).filter((e) => e.method === "crm.item.batchImport")
-        assert.strictEqual(imports.length, 50 + 150 + 100)
-        assert.isTrue(imports.every((e) => e.items <= 20))
+        // Packed: 300 crm.item.batchImport commands (and the probe's) in a request per chunk of 500.
+        const imports = (yield* emulator.requestLog).filter(
+          (e) => e.method === "batch" && e.commands?.includes("crm.item.batchImport") === true,
+        )
+        assert.strictEqual(
+          imports.reduce((n, e) => n + e.commands!.length, 0),
+          1 + 50 + 150 + 100,
+        )
+        // The first requests carry 5 commands, until an answer has told the cost per item.
+        assert.isAtMost(imports.length, 1 + 12 + 4)
+        assert.strictEqual(yield* methodCount(emulator, "crm.item.batchImport"), 0)
         // Companies strictly before contacts, contacts before deals (the portal checks links too).
         const lastCompany = (yield* emulator.items(4)).reduce(
           (m, i) => Math.max(m, Date.parse(String(i.createdTime))),
@@ -107,7 +115,8 @@ layer(StoreLayer, { timeout: 300_000, excludeTestServices: true })("migration", 
         const rerun = yield* Runner.run(pipeline)
         assert.strictEqual(rerun.status, "succeeded")
         assert.strictEqual(
-          (yield* emulator.requestLog).filter((e) => e.method === "crm.item.batchImport").length,
+          (yield* emulator.requestLog).filter((e) => e.commands?.includes("crm.item.batchImport") === true)
+            .length,
           imports.length,
         )
         assert.deepStrictEqual(
@@ -125,23 +134,29 @@ layer(StoreLayer, { timeout: 300_000, excludeTestServices: true })("migration", 
         const sizes = { companies: 200, contacts: 600, deals: 400 }
         const emulator = yield* portal({
           rateLimit: { burst: 0 },
-          faults: { error500: 0.04, error503: 0.06, resetBeforeCommit: 0.04, resetAfterCommit: 0.06 },
-          seed: 5,
+          faults: { error500: 0.06, error503: 0.06, resetBeforeCommit: 0.06, resetAfterCommit: 0.06 },
+          seed: 7,
         })
         const sink = Bitrix24.sink(Bitrix24.webhook(emulator.webhookUrl), {
           rate: "unlimited",
           retry: fastRetry,
         })
         const pipeline = Legacy.pipeline("migrate-faults", sink, sizes)
-        let report = yield* Runner.run(pipeline)
+        // Chunks of 40: packed requests of 2 commands, enough of them for every kind of fault.
+        let report = yield* Runner.run(pipeline, { chunkSize: 40 })
         // A run may give up on a batch after many faults in a row; the next run finishes the job.
-        for (let i = 0; i < 3 && report.status !== "succeeded"; i++) report = yield* Runner.run(pipeline)
+        for (let i = 0; i < 3 && report.status !== "succeeded"; i++)
+          report = yield* Runner.run(pipeline, { chunkSize: 40 })
         assert.strictEqual(report.status, "succeeded", report.error)
         const counters = yield* emulator.counters
         assert.isAtLeast(counters.faults.resetAfterCommit, 1)
         assert.isAtLeast(counters.faults.resetBeforeCommit, 1)
         assert.isAtLeast(counters.faults.error500, 1)
         assert.isAtLeast(counters.faults.error503, 1)
+        // The faults hit packed requests (a reset after commit of one leaves two commands' items to find):
+        // every import went inside a batch.
+        assert.strictEqual(counters.byMethod["crm.item.batchImport"] ?? 0, 0)
+        assert.isAtLeast(counters.byCommand["crm.item.batchImport"] ?? 0, 60)
         yield* assertMigrated(emulator, sizes, "migrate-faults")
       }),
     300_000,

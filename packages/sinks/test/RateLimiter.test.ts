@@ -3,7 +3,7 @@
  */
 import * as RateLimit from "@b24etl/bitrix24-emulator/RateLimit"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Either, Fiber, TestClock } from "effect"
+import { Clock, Deferred, Effect, Either, Fiber, TestClock } from "effect"
 import * as OperatingTime from "../src/OperatingTime.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 
@@ -116,41 +116,122 @@ describe("RateLimiter", () => {
 })
 
 describe("OperatingTime", () => {
-  it.effect("pauses a method near its budget until operating_reset_at, and only that method", () =>
+  const importMethod = "crm.item.batchImport"
+  const charge = (method: string, seconds: number) => () => ({
+    charges: [{ method, seconds }],
+    size: seconds,
+  })
+
+  it.effect("a request waits while the reported use, the work in flight and itself leave no room", () =>
     Effect.gen(function* () {
-      const tracker = new OperatingTime.Tracker()
       yield* TestClock.setTime(1_000_000)
-      tracker.record("crm.item.batchImport", { operating: 455, operating_reset_at: 1_100 })
-      tracker.record("crm.item.list", { operating: 12, operating_reset_at: 1_100 })
-      const list = yield* OperatingTime.awaitBudget(tracker, ["crm.item.list"]).pipe(Effect.fork)
-      assert.isDefined(yield* Fiber.join(list).pipe(Effect.as(true)))
-      const fiber = yield* OperatingTime.awaitBudget(tracker, ["crm.item.batchImport"]).pipe(Effect.fork)
-      yield* TestClock.adjust("99 seconds")
-      assert.isTrue((yield* Fiber.poll(fiber))._tag === "None")
+      const tracker = new OperatingTime.Tracker({ budgetSeconds: 100 })
+      // 1% of the budget (at least 0.5 s) is kept free for the estimates' error, not a fixed 30 s.
+      assert.strictEqual(tracker.margin(importMethod), 1)
+      tracker.record(importMethod, { operating: 60, operating_reset_at: 1_100, processing: 4 }, 20)
+      assert.closeTo(tracker.perItemSeconds(importMethod)!, 0.2, 1e-9)
+      assert.strictEqual(tracker.room(importMethod, 1_000_000), 39)
+      // Two requests of 15 s fit next to each other; a third of 20 s waits for one of them to answer.
+      const first = yield* Deferred.make<void>()
+      const running = yield* OperatingTime.withBudget(tracker, charge(importMethod, 15), () =>
+        Deferred.await(first),
+      ).pipe(Effect.fork)
+      const second = yield* Deferred.make<void>()
+      const alongside = yield* OperatingTime.withBudget(tracker, charge(importMethod, 15), () =>
+        Deferred.await(second),
+      ).pipe(Effect.fork)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(tracker.room(importMethod, 1_000_001), 9)
+      const third = yield* OperatingTime.withBudget(
+        tracker,
+        charge(importMethod, 20),
+        () => Effect.void,
+      ).pipe(Effect.fork)
       yield* TestClock.adjust("1 second")
-      assert.isTrue((yield* Fiber.poll(fiber))._tag === "Some")
-      // After the window moved the method runs until the portal reports again.
-      assert.isUndefined(tracker.blockedUntil("crm.item.batchImport", 1_100_000))
+      // 60 + 30 in flight + 20 > 99: it waits, though it is far more than 30 s from the budget.
+      assert.isTrue((yield* Fiber.poll(third))._tag === "None")
+      yield* Deferred.succeed(first, undefined)
+      yield* Fiber.join(running)
+      yield* TestClock.adjust("200 millis")
+      yield* Fiber.join(third)
+      yield* Deferred.succeed(second, undefined)
+      yield* Fiber.join(alongside)
+      assert.strictEqual(tracker.room(importMethod, 1_001_201), 39)
     }),
   )
 
-  it.effect("under the margin nothing waits; a 429 without a reset time pauses the fallback", () =>
+  it.effect(
+    "with no room and nothing in flight, waits for operating_reset_at; then one request learns what freed",
+    () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(1_000_000)
+        const tracker = new OperatingTime.Tracker({ budgetSeconds: 100 })
+        tracker.record(importMethod, { operating: 95, operating_reset_at: 1_100 })
+        tracker.record("crm.item.list", { operating: 12, operating_reset_at: 1_100 })
+        // Other methods have budgets of their own.
+        yield* OperatingTime.withBudget(tracker, charge("crm.item.list", 5), () => Effect.void)
+        const gate = yield* Deferred.make<void>()
+        const probe = yield* OperatingTime.withBudget(tracker, charge(importMethod, 5), () =>
+          Deferred.await(gate),
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("99 seconds")
+        assert.isTrue((yield* Fiber.poll(probe))._tag === "None")
+        assert.strictEqual(tracker.room(importMethod, 1_099_000), 4)
+        yield* TestClock.adjust("1 second")
+        // Past the reset time one request goes; the next waits for its answer.
+        const next = yield* OperatingTime.withBudget(
+          tracker,
+          charge(importMethod, 5),
+          () => Effect.void,
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("500 millis")
+        assert.isTrue((yield* Fiber.poll(next))._tag === "None")
+        tracker.record(importMethod, { operating: 40, operating_reset_at: 1_160 })
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(probe)
+        yield* TestClock.adjust("100 millis")
+        yield* Fiber.join(next)
+      }),
+  )
+
+  it("learns the budget: raised by a larger report, lowered to what was in use by a 429", () => {
+    const tracker = new OperatingTime.Tracker()
+    assert.strictEqual(tracker.budget("batch"), 480)
+    tracker.record("batch", { operating: 700, operating_reset_at: 500 })
+    assert.strictEqual(tracker.budget("batch"), 700)
+    tracker.record(importMethod, { operating: 300, operating_reset_at: 500 })
+    // Answers of concurrent calls in one window arrive in any order: the larger figure is the later.
+    tracker.record(importMethod, { operating: 290, operating_reset_at: 500 })
+    assert.strictEqual(tracker.operating(importMethod), 300)
+    tracker.exceeded(importMethod, 100_000)
+    assert.strictEqual(tracker.budget(importMethod), 300)
+    assert.strictEqual(tracker.blockedUntil(importMethod, 100_000), 500_000)
+    assert.strictEqual(tracker.room(importMethod, 100_000), 0)
+    assert.isUndefined(tracker.blockedUntil(importMethod, 500_000))
+    // A 429 without a reset time pauses the fallback 60 s.
+    tracker.exceeded("crm.item.update", 0)
+    assert.strictEqual(tracker.blockedUntil("crm.item.update", 0), 60_000)
+  })
+
+  it.effect("the hard stop: every call waits once the reported use alone reaches the budget", () =>
     Effect.gen(function* () {
       const tracker = new OperatingTime.Tracker({ budgetSeconds: 100, marginSeconds: 10 })
       tracker.record("batch", { operating: 89, operating_reset_at: 500 })
       assert.isUndefined(tracker.blockedUntil("batch", 0))
       tracker.record("batch", { operating: 90, operating_reset_at: 500 })
       assert.strictEqual(tracker.blockedUntil("batch", 0), 500_000)
-      tracker.exceeded("crm.item.update", 0)
-      assert.strictEqual(tracker.blockedUntil("crm.item.update", 0), 60_000)
-      const fiber = yield* OperatingTime.awaitBudget(tracker, ["crm.item.update", "batch"]).pipe(Effect.fork)
-      yield* TestClock.adjust("60 seconds")
+      const fiber = yield* OperatingTime.awaitBudget(tracker, ["batch"]).pipe(Effect.fork)
+      yield* TestClock.adjust("499 seconds")
       assert.isTrue((yield* Fiber.poll(fiber))._tag === "None")
-      yield* TestClock.adjust("440 seconds")
+      yield* TestClock.adjust("1 second")
       assert.isTrue((yield* Fiber.poll(fiber))._tag === "Some")
-      // Self-hosted portals send no operating time: never a pause.
+      // Self-hosted portals send no operating time: never a pause, and room without end.
       tracker.record("crm.item.get", {})
       assert.isUndefined(tracker.blockedUntil("crm.item.get", 0))
+      assert.strictEqual(tracker.room("crm.item.get", 0), Number.POSITIVE_INFINITY)
+      // Calls of 0.1 s or less are not counted by the portal.
+      assert.strictEqual(tracker.counted(0.1), 0)
+      assert.strictEqual(tracker.counted(0.2), 0.2)
     }),
   )
 })

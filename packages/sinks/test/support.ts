@@ -34,3 +34,10 @@ export const ids = (results: ReadonlyArray<Sink.ItemResult>): ReadonlyArray<stri
 
 export const methodCount = (emulator: Emulator.Service, method: string) =>
   Effect.map(emulator.counters, (c) => c.byMethod[method] ?? 0)
+
+/** `batch` requests that carried commands of `method`. */
+export const batchesWith = (emulator: Emulator.Service, method: string) =>
+  Effect.map(
+    emulator.requestLog,
+    (log) => log.filter((e) => e.method === "batch" && e.commands?.includes(method) === true).length,
+  )

@@ -70,7 +70,11 @@ const fieldProblems = (
 export const make =
   (
     client: Bitrix24Client.Client,
-    options: { readonly dryRun: boolean; readonly concurrency: number },
+    options: {
+      readonly dryRun: boolean
+      readonly concurrency: number
+      readonly packing?: "auto" | "off" | undefined
+    },
     typeFields: (target: Target.Target) => Effect.Effect<TypeFields, Sink.SinkError>,
   ): Sink.Connection<Target.Target>["plan"] =>
   (entities) =>
@@ -108,6 +112,11 @@ export const make =
         `portal: ${client.portal}`,
         `rate: ${RateLimiter.describe(limits)} (shared by every sink on this portal in the process)`,
         `batches: ${Imports.batchSize} items per crm.item.batchImport, ${Updates.batchSize} updates per batch, ${options.concurrency} in flight`,
+        ...(options.packing === "off"
+          ? []
+          : [
+              "packing: auto, up to 50 crm.item.batchImport commands per batch once a probe shows the portal takes them; the estimate assumes plain imports",
+            ]),
         ...(counted ? [`requests to create the counted records: ${requests}`] : []),
         ...(options.dryRun ? ["dry run: create/update answer fake negative ids and send nothing"] : []),
       ]
