@@ -83,19 +83,19 @@ interface Rules {
   readonly context: Pipeline.MapContext
 }
 
-const fail = (rules: Rules, record: SourceRecord, stage: string, code: string, message: string): Failed => ({
+const fail = (
+  rules: Rules,
+  record: SourceRecord,
+  stage: string,
+  code: string,
+  message: string,
+  // The record as read goes with its dead letter (computed only for the records that fail).
+  payload: Json = toJson(record.data),
+): Failed => ({
   _tag: "Failed",
   key: record.key,
   position: record.position,
-  // The record as read goes with its dead letter (computed only for the records that fail).
-  deadLetter: {
-    entity: rules.entityName,
-    sourceKey: record.key,
-    stage,
-    code,
-    message,
-    payload: toJson(record.data),
-  },
+  deadLetter: { entity: rules.entityName, sourceKey: record.key, stage, code, message, payload },
 })
 
 /** A record as read, with what preparing made of it. */
@@ -240,23 +240,11 @@ const unexpected = (rules: Rules, record: SourceRecord, cause: unknown): Failed 
   } catch {
     payload = null
   }
-  return {
-    _tag: "Failed",
-    key: record.key,
-    position: record.position,
-    deadLetter: {
-      entity: rules.entityName,
-      sourceKey: record.key,
-      stage: "map",
-      code: "PREPARE_FAILED",
-      message: `preparing the record failed: ${
-        cause instanceof RangeError && /call stack/i.test(cause.message)
-          ? "a mapped value is circular or too deeply nested"
-          : describeCause(cause)
-      }`,
-      payload,
-    },
-  }
+  const reason =
+    cause instanceof RangeError && /call stack/i.test(cause.message)
+      ? "a mapped value is circular or too deeply nested"
+      : describeCause(cause)
+  return fail(rules, record, "map", "PREPARE_FAILED", `preparing the record failed: ${reason}`, payload)
 }
 
 /** `prepareOne`, with anything it throws as that record's dead letter: no record ends the run. */

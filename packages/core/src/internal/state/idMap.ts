@@ -193,6 +193,17 @@ export const make = ({
   "lookup" | "lookupMany" | "markPending" | "pending" | "deleting" | "idMapCounts"
 > => {
   const keepStatistics = statistics(db, kind)
+  /** An entity's rows in one status: `pending` in batch order (as they were sent), others by key. */
+  const withStatus = async (pipeline: string, entity: string, status: "pending" | "deleting") => {
+    let query = db
+      .selectFrom("id_map")
+      .select(selectColumns(kind))
+      .where("pipeline", "=", pipeline)
+      .where("entity", "=", entity)
+      .where("status", "=", status)
+    if (status === "pending") query = query.orderBy("batch_id")
+    return (await query.orderBy("source_key").execute()).map(toEntry)
+  }
   return {
     lookup: (pipeline, entity, keys) =>
       attempt("looking up the id map", async () => {
@@ -244,31 +255,10 @@ export const make = ({
       }),
 
     pending: (pipeline, entity) =>
-      attempt("listing pending id-map rows", async () => {
-        const rows = await db
-          .selectFrom("id_map")
-          .select(selectColumns(kind))
-          .where("pipeline", "=", pipeline)
-          .where("entity", "=", entity)
-          .where("status", "=", "pending")
-          .orderBy("batch_id")
-          .orderBy("source_key")
-          .execute()
-        return rows.map(toEntry)
-      }),
+      attempt("listing pending id-map rows", () => withStatus(pipeline, entity, "pending")),
 
     deleting: (pipeline, entity) =>
-      attempt("listing id-map rows to delete", async () => {
-        const rows = await db
-          .selectFrom("id_map")
-          .select(selectColumns(kind))
-          .where("pipeline", "=", pipeline)
-          .where("entity", "=", entity)
-          .where("status", "=", "deleting")
-          .orderBy("source_key")
-          .execute()
-        return rows.map(toEntry)
-      }),
+      attempt("listing id-map rows to delete", () => withStatus(pipeline, entity, "deleting")),
 
     idMapCounts: (pipeline) =>
       attempt("counting id-map rows", async () => {
