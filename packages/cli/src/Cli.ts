@@ -1,5 +1,5 @@
 /**
- * The `pipeline` command: list, plan, run, status, failures, retry, reset, serve, emulator, demo.
+ * The `pipeline` command: init, list, plan, run, status, failures, retry, reset, serve, emulator, demo.
  * Every handler prints through `Console`, and ends by setting the process exit code
  * (0 done, 1 failed or interrupted, 2 done with dead letters); expected errors print one line.
  * Each command lives in `commands/<name>.ts`; what they share is in `internal/common.ts`.
@@ -11,6 +11,7 @@ import * as Argv from "./Argv.js"
 import { demo } from "./commands/demo.js"
 import { emulator } from "./commands/emulator.js"
 import { failures } from "./commands/failures.js"
+import { init } from "./commands/init.js"
 import { list } from "./commands/list.js"
 import { plan } from "./commands/plan.js"
 import { reset } from "./commands/reset.js"
@@ -25,11 +26,11 @@ export { CliError, describeError, ExitCode, invocation } from "./internal/common
 /** The command tree. */
 export const command = Command.make("pipeline", {}, () =>
   Console.log(
-    `Choose a command: list, plan, run, status, failures, retry, reset, serve, emulator, demo. See \`${invocation} --help\`.`,
+    `Choose a command: init, list, plan, run, status, failures, retry, reset, serve, emulator, demo. See \`${invocation} --help\`.`,
   ),
 ).pipe(
   Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
-  Command.withSubcommands([list, plan, run, status, failures, retry, reset, serve, emulator, demo]),
+  Command.withSubcommands([init, list, plan, run, status, failures, retry, reset, serve, emulator, demo]),
 )
 
 const cli = Command.run(command, { name: "pipeline", version: "0.1.0" })

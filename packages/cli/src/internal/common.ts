@@ -13,8 +13,11 @@ import * as State from "../State.js"
 import { shellWord } from "./format.js"
 import { didYouMean } from "./suggest.js"
 
-/** How users run the command, for the hints printed after a run. */
-export const invocation = "pnpm pipeline"
+/**
+ * How users run the command, for the help and the hints printed after a run: `pnpm pipeline` in a
+ * clone of the repository, `npx pipeline` in a project that installed b24etl (its bin sets it).
+ */
+export const invocation = process.env.B24ETL_PROGRAM ?? "pnpm pipeline"
 
 /** The exit code the process ends with; `bin.ts` reads it when the program ends, even when interrupted. */
 export class ExitCode extends Context.Tag("@b24etl/cli/ExitCode")<ExitCode, Ref.Ref<number | undefined>>() {
