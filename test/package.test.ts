@@ -10,6 +10,7 @@ import {
 } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { root, start } from "./support/cli.js"
@@ -190,6 +191,41 @@ describe("b24etl as published", () => {
     } finally {
       rmSync(join(project, "pipelines/typo.ts"))
     }
+  })
+
+  it("answers --help loading only the help: no commands, @effect/cli, platform layer, Schema or drivers", async () => {
+    // A module hook records every module the process loads.
+    const hooks = join(dir, "trace-hooks.mjs")
+    const register = join(dir, "trace-register.mjs")
+    const trace = join(dir, "trace.txt")
+    writeFileSync(
+      hooks,
+      `import { appendFileSync } from "node:fs"\nexport async function load(url, context, next) {\n  appendFileSync(${JSON.stringify(trace)}, url + "\\n")\n  return next(url, context)\n}\n`,
+    )
+    writeFileSync(
+      register,
+      `import { register } from "node:module"\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n`,
+    )
+    const bin = realpathSync(join(project, "node_modules/.bin/pipeline"))
+    ok(await exec(process.execPath, ["--import", register, bin, "--help"], project), "pipeline --help")
+    const loaded = readFileSync(trace, "utf8").split("\n")
+    expect(loaded.some((u) => u.includes("/@b24etl/cli/dist/Help.js"))).toBe(true)
+    for (const heavy of [
+      "/@b24etl/cli/dist/commands/",
+      "/@effect/cli/",
+      "/effect/dist/esm/Schema.js",
+      "/effect/dist/esm/index.js",
+      "/fast-check/",
+      "/kysely/",
+      "/@electric-sql/pglite/",
+      "/pg/",
+      "/mysql2/",
+      "/tsx/",
+    ])
+      expect(
+        loaded.filter((u) => u.includes(heavy)),
+        heavy,
+      ).toEqual([])
   })
 
   it("plans and runs it with the installed binary against the emulator", async () => {
