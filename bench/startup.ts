@@ -70,6 +70,15 @@ const prepareProject = (): { project: string; cleanup: () => void } => {
   const given = flag("project")
   if (given !== undefined) return { project: given, cleanup: () => {} }
   const dir = mkdtempSync(join(tmpdir(), "b24etl-startup-"))
+  try {
+    return install(dir)
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+}
+
+const install = (dir: string): { project: string; cleanup: () => void } => {
   const packs = join(dir, "packs")
   mkdirSync(packs)
   console.log(`building and packing into ${dir} …`)

@@ -130,13 +130,16 @@ const createSource = async () => {
   }
 }
 
-const dir = mkdtempSync(join(tmpdir(), "b24etl-package-"))
-const packs = join(dir, "packs")
-const project = join(dir, "my-crm")
+// Made in `beforeAll`, so a run that skips these tests leaves nothing behind.
+let dir = ""
+let project = ""
 let emulator: { child: ChildProcess; webhook: string } | undefined
 
 describe("b24etl as published", () => {
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "b24etl-package-"))
+    const packs = join(dir, "packs")
+    project = join(dir, "my-crm")
     await createSource()
     ok(await exec("pnpm", ["build"], root, { ...process.env } as Record<string, string>), "pnpm build")
     mkdirSync(packs)
@@ -163,7 +166,7 @@ describe("b24etl as published", () => {
   afterAll(async () => {
     emulator?.child.kill("SIGTERM")
     await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).then(() => undefined))
-    rmSync(dir, { recursive: true, force: true })
+    if (dir !== "") rmSync(dir, { recursive: true, force: true })
   })
 
   it("installs from the tarballs alone: nothing resolves into the repository", async () => {
