@@ -16,6 +16,7 @@ const benchmarks: Record<string, string> = {
   runner: "the runner's own throughput between source and sink (first run, unchanged rerun)",
   sources: "PostgreSQL and MariaDB sources against their bare drivers: rows/s and peak memory",
   emulator: "requests/s the emulator sustains with its limits off",
+  startup: "the installed pipeline command: --help, list and a 30-record run, wall time and peak memory",
 }
 
 const [name, ...args] = process.argv.slice(2)

@@ -136,6 +136,11 @@ export const check = (args: ReadonlyArray<string>, program: string): Checked => 
   if (argument === undefined) {
     if (positional.length > 0)
       return invalid(`${spec.name} takes no argument (given "${positional[0]}"); ${see}`)
+  } else if (argument.count === "optional") {
+    if (positional.length > 1)
+      return invalid(
+        `${spec.name} takes at most one ${argument.name}, given ${positional.length}: ${positional.join(" ")}; ${see}`,
+      )
   } else if (argument.count === "one") {
     if (positional.length === 0)
       return invalid(`${spec.name} needs ${argument.name}: ${argument.description}; ${see}`)

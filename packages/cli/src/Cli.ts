@@ -1,39 +1,20 @@
 /**
- * The `pipeline` command: list, plan, run, status, failures, retry, reset, serve, emulator, demo.
+ * The `pipeline` command: init, list, plan, run, status, failures, retry, reset, serve, emulator, demo.
  * Every handler prints through `Console`, and ends by setting the process exit code
  * (0 done, 1 failed or interrupted, 2 done with dead letters); expected errors print one line.
  * Each command lives in `commands/<name>.ts`; what they share is in `internal/common.ts`.
+ * This module loads little: the command tree (`internal/commandLine.ts`), everything the commands
+ * import and Node's platform layer are loaded only once the line has passed the check, so `--help`
+ * starts at once.
  */
 
-import { type CliApp, Command, ValidationError } from "@effect/cli"
-import { Console, Effect } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import * as Argv from "./Argv.js"
-import { demo } from "./commands/demo.js"
-import { emulator } from "./commands/emulator.js"
-import { failures } from "./commands/failures.js"
-import { list } from "./commands/list.js"
-import { plan } from "./commands/plan.js"
-import { relink } from "./commands/relink.js"
-import { reset } from "./commands/reset.js"
-import { retry } from "./commands/retry.js"
-import { run } from "./commands/run.js"
-import { serve } from "./commands/serve.js"
-import { status } from "./commands/status.js"
-import { type Env, errorJson, invocation, reportFailure, setExitCode } from "./internal/common.js"
+import { type ExitCode, invocation, setExitCode } from "./internal/program.js"
+import type * as ProgressDisplay from "./ProgressDisplay.js"
 
-export { CliError, describeError, ExitCode, invocation } from "./internal/common.js"
-
-/** The command tree. */
-export const command = Command.make("pipeline", {}, () =>
-  Console.log(
-    `Choose a command: list, plan, run, status, failures, retry, reset, serve, emulator, demo. See \`${invocation} --help\`.`,
-  ),
-).pipe(
-  Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
-  Command.withSubcommands([list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo]),
-)
-
-const cli = Command.run(command, { name: "pipeline", version: "0.1.0" })
+export { ExitCode, invocation } from "./internal/program.js"
 
 /**
  * Runs the command line (`argv` as in `process.argv`). The line is checked first (`Argv.ts`):
@@ -42,7 +23,7 @@ const cli = Command.run(command, { name: "pipeline", version: "0.1.0" })
  */
 export const main = (
   argv: ReadonlyArray<string>,
-): Effect.Effect<void, never, Env | CliApp.CliApp.Environment> =>
+): Effect.Effect<void, never, ProgressDisplay.Output | ExitCode> =>
   Effect.suspend(() => {
     const checked = Argv.check(argv.slice(2), invocation)
     switch (checked._tag) {
@@ -52,14 +33,20 @@ export const main = (
         return Console.error(`error: ${checked.message}`).pipe(
           Effect.zipRight(
             checked.json
-              ? Console.log(errorJson({ _tag: "UsageError", message: checked.message }))
+              ? Console.log(JSON.stringify({ error: { kind: "UsageError", message: checked.message } }))
               : Effect.void,
           ),
           Effect.zipRight(setExitCode(1)),
         )
       case "Valid":
-        return cli([...argv.slice(0, 2), ...checked.args]).pipe(
-          Effect.catchAll((e) => (ValidationError.isValidationError(e) ? setExitCode(1) : reportFailure(e))),
+        // Node's file system, paths and terminal come with @effect/platform's error schema (and
+        // effect's Schema): loaded here, with the commands, as the help needs neither.
+        return Effect.promise(() =>
+          Promise.all([import("./internal/commandLine.js"), import("@effect/platform-node/NodeContext")]),
+        ).pipe(
+          Effect.flatMap(([line, NodeContext]) =>
+            line.runLine([...argv.slice(0, 2), ...checked.args]).pipe(Effect.provide(NodeContext.layer)),
+          ),
         )
     }
   })

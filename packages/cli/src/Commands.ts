@@ -23,8 +23,8 @@ export interface ArgumentSpec {
   /** As shown: `<pipeline>`. */
   readonly name: string
   readonly description: string
-  /** How many may be given: exactly one, or any number (`serve`'s pipelines). */
-  readonly count: "one" | "any"
+  /** How many may be given: exactly one, at most one (`init`'s directory), or any number (`serve`'s pipelines). */
+  readonly count: "one" | "optional" | "any"
 }
 
 export interface CommandSpec {
@@ -106,6 +106,21 @@ const portal: ReadonlyArray<EnvironmentName> = [
 
 /** The commands, in the order the help lists them. */
 export const commands: ReadonlyArray<CommandSpec> = [
+  {
+    name: "init",
+    summary: "create a pipeline project: package.json, tsconfig.json, a pipeline, .env.example, .gitignore",
+    details: [
+      "The project depends on b24etl; after `npm install`, `npx pipeline plan crm` checks its pipeline (pipelines/crm.ts: a SQL database's accounts and people into companies and contacts) and `npm run typecheck` checks its mapping. Refuses to write over existing files.",
+    ],
+    argument: {
+      name: "<dir>",
+      description: "where to create the project (default: the working directory)",
+      count: "optional",
+    },
+    options: [],
+    examples: ["init my-crm", "init"],
+    environment: [],
+  },
   {
     name: "list",
     summary: "list the pipelines found, with their entities, schedule and description",

@@ -42,7 +42,13 @@ export const usage = (program: string, spec: Commands.CommandSpec): string => {
   if (spec.subcommands !== undefined) return `${program} ${spec.name} <command> [options]`
   const parts = [program, spec.name]
   if (spec.argument !== undefined)
-    parts.push(spec.argument.count === "one" ? spec.argument.name : `[${spec.argument.name}...]`)
+    parts.push(
+      spec.argument.count === "one"
+        ? spec.argument.name
+        : spec.argument.count === "optional"
+          ? `[${spec.argument.name}]`
+          : `[${spec.argument.name}...]`,
+    )
   for (const o of spec.options) parts.push(`[${optionTerm(o)}]${o.repeatable === true ? "..." : ""}`)
   return parts.join(" ")
 }
@@ -106,7 +112,7 @@ export const command = (program: string, spec: Commands.CommandSpec): string => 
     )
   }
   if (spec.argument !== undefined) {
-    const term = spec.argument.count === "one" ? spec.argument.name : `${spec.argument.name}...`
+    const term = spec.argument.count === "any" ? `${spec.argument.name}...` : spec.argument.name
     parts.push(section("Arguments", columns([[term, spec.argument.description]])))
   }
   const options = [...spec.options, ...Commands.globalOptions.filter((o) => o.name === "help")]

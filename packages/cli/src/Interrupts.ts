@@ -5,7 +5,9 @@
  * well, so one press often arrives two or three times within a few milliseconds: a signal within
  * `sameWithinMs` of the first signal of a press is that press again.
  */
-import { Clock, Effect, Ref } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
 
 /** What a signal means: the first press (stop gracefully), the same press again, or a second press. */
 export type Press = "stop" | "same" | "quit"

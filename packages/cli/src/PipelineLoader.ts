@@ -1,7 +1,7 @@
 /**
  * Finds and loads pipeline definitions: TypeScript (or JavaScript) modules whose default export is
  * a `Pipeline`, in `PIPELINE_DIR` and in `pipelines/` of the working directory, or at a given path.
- * Modules are imported at run time (the command runs under tsx, so `.ts` files load as they are).
+ * Modules are imported at run time; `.ts` files through tsx's loader, registered on the first one.
  */
 
 import { pathToFileURL } from "node:url"
@@ -10,6 +10,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Option } from "effect"
 import * as CliConfig from "./Config.js"
 import { didYouMean } from "./internal/suggest.js"
+import { prepareImport } from "./internal/typescript.js"
 
 /** A pipeline, loaded and validated. */
 export interface Loaded {
@@ -149,7 +150,7 @@ export const loadFile = (
     const exists = yield* fs.exists(absolute).pipe(Effect.orElseSucceed(() => false))
     if (!exists) return yield* new LoadError({ file: shown, message: `${shown} does not exist` })
     const module = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(absolute).href) as Promise<unknown>,
+      try: () => prepareImport(absolute).then(() => import(pathToFileURL(absolute).href) as Promise<unknown>),
       catch: (cause) =>
         new LoadError({
           file: shown,

@@ -5,7 +5,15 @@
  * - `silent`: nothing, for `--json` where only the final report is printed.
  */
 import * as Progress from "@b24etl/core/Progress"
-import { Clock, Console, Context, Duration, Effect, Layer, Ref, Schedule, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { CliProgress } from "./internal/cliProgress.js"
 import * as Format from "./internal/format.js"
 

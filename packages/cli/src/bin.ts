@@ -4,8 +4,12 @@
  * whether stderr is a terminal, and the exit code.
  */
 import { existsSync } from "node:fs"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect, Exit, Layer, Logger } from "effect"
+// The module itself, not the package's index, which loads every Node integration (cluster, sockets…).
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Cli from "./Cli.js"
 import * as Interrupts from "./Interrupts.js"
 import * as ProgressDisplay from "./ProgressDisplay.js"
@@ -30,7 +34,6 @@ for (const stream of [process.stdout, process.stderr]) {
 const exitCode = Cli.ExitCode.make()
 
 const environment = Layer.mergeAll(
-  NodeContext.layer,
   Layer.succeed(ProgressDisplay.Output, {
     isTTY: process.stderr.isTTY === true && process.env.CI === undefined,
     stream: process.stderr,

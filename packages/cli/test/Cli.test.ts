@@ -27,6 +27,7 @@ describe("pipeline (child process)", () => {
     const r = await p.cli(["--help"])
     expect(r.code).toBe(0)
     for (const command of [
+      "init",
       "list",
       "plan",
       "run",

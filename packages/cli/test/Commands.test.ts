@@ -5,6 +5,7 @@ import * as Commands from "../src/Commands.js"
 import { demoSeed } from "../src/commands/demo.js"
 import { emulator } from "../src/commands/emulator.js"
 import { failures } from "../src/commands/failures.js"
+import { init } from "../src/commands/init.js"
 import { list } from "../src/commands/list.js"
 import { plan } from "../src/commands/plan.js"
 import { relink } from "../src/commands/relink.js"
@@ -15,6 +16,7 @@ import { serve } from "../src/commands/serve.js"
 import { status } from "../src/commands/status.js"
 
 const parsers: Record<string, Command.Command<string, never, unknown, unknown>> = {
+  init,
   list,
   plan,
   run,
@@ -38,11 +40,16 @@ const parsed = (command: Command.Command<string, never, unknown, unknown>) => {
     kind: m[2] === undefined ? "flag" : kinds[m[2]]!,
     repeatable: m[3] !== undefined,
   }))
-  const argument = /<([a-z]+)>(\.\.\.)?/.exec(line)
+  const argument = /(\[)?<([a-z]+)>(\]|\.\.\.)?/.exec(line)
   return {
     options,
     argument:
-      argument === null ? undefined : { name: `<${argument[1]}>`, count: argument[2] ? "any" : "one" },
+      argument === null
+        ? undefined
+        : {
+            name: `<${argument[2]}>`,
+            count: argument[3] === "..." ? "any" : argument[1] === "[" ? "optional" : "one",
+          },
   }
 }
 
@@ -86,6 +93,8 @@ describe("Argv.check", () => {
       "demo seed --companies 10 --reset",
       "run -- -odd-name.ts",
       "--version",
+      "init",
+      "init my-crm",
     ]) {
       expect(check(line)._tag, line).toBe("Valid")
     }
@@ -104,7 +113,7 @@ describe("Argv.check", () => {
 
   it("names the unknown command or option and the one likely meant", () => {
     expect(message("lst")).toBe(
-      'unknown command "lst"; did you mean "list"? (commands: list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo); see `pnpm pipeline --help`',
+      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo); see `pnpm pipeline --help`',
     )
     expect(message("statsu crm")).toContain('did you mean "status"?')
     expect(message("frobnicate")).not.toContain("did you mean")
@@ -137,6 +146,9 @@ describe("Argv.check", () => {
     )
     expect(message("status a b")).toBe(
       "status takes one <pipeline>, given 2: a b; see `pnpm pipeline status --help`",
+    )
+    expect(message("init a b")).toBe(
+      "init takes at most one <dir>, given 2: a b; see `pnpm pipeline init --help`",
     )
     expect(message("list crm")).toBe('list takes no argument (given "crm"); see `pnpm pipeline list --help`')
   })

@@ -2,7 +2,7 @@ import * as Pipeline from "@b24etl/core/Pipeline"
 import * as Runner from "@b24etl/core/Runner"
 import { StateStoreError } from "@b24etl/core/StateStore"
 import { describe, expect, it } from "vitest"
-import * as Cli from "../src/Cli.js"
+import * as Cli from "../src/internal/common.js"
 import * as PipelineLoader from "../src/PipelineLoader.js"
 
 describe("Cli.describeError", () => {

@@ -13,6 +13,7 @@ import {
 import { PGliteDialect } from "kysely-pglite-dialect"
 import * as DirectoryLock from "./internal/state/directoryLock.js"
 import * as Migrations from "./internal/state/migrations.js"
+import * as PgliteTemplate from "./internal/state/pgliteTemplate.js"
 import type { Database, Kind } from "./internal/state/schema.js"
 import * as Store from "./internal/state/store.js"
 import * as SecretUrl from "./SecretUrl.js"
@@ -135,7 +136,8 @@ export const makePglite = (
     )
     const pglite = yield* Effect.tryPromise({
       try: async () => {
-        const db = new PGlite(directory)
+        // A new store starts from the build's dump of an empty database when there is one.
+        const db = new PGlite(directory, await PgliteTemplate.options(directory))
         await db.waitReady
         return db
       },

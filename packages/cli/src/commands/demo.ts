@@ -42,9 +42,19 @@ export const demoSeed = Command.make(
               ),
             )
         // Loaded here so the other commands do not pay for the demo's modules at start.
-        const [Database, Seed] = yield* Effect.promise(() =>
-          Promise.all([import("@b24etl/pipelines/legacy/Database"), import("@b24etl/pipelines/legacy/seed")]),
-        )
+        // The demo CRM ships with the repository (pipelines/legacy), not with the published packages.
+        const [Database, Seed] = yield* Effect.tryPromise({
+          try: () =>
+            Promise.all([
+              import("@b24etl/pipelines/legacy/Database"),
+              import("@b24etl/pipelines/legacy/seed"),
+            ]),
+          catch: () =>
+            new CliError({
+              message:
+                "the demo legacy CRM comes with a clone of the b24etl repository (pipelines/legacy): run `pnpm pipeline demo seed` there",
+            }),
+        })
         const counts = yield* Effect.scoped(
           Effect.gen(function* () {
             const { db, dialect, location } = yield* Database.connect(url)

@@ -6,22 +6,15 @@
 import type { StateStore } from "@b24etl/core/StateStore"
 import { Args, Options } from "@effect/cli"
 import type { FileSystem, Path } from "@effect/platform"
-import { Console, Context, Data, Effect, Option, Ref } from "effect"
+import { Console, Data, Effect, Option } from "effect"
 import * as PipelineLoader from "../PipelineLoader.js"
 import type * as ProgressDisplay from "../ProgressDisplay.js"
 import * as State from "../State.js"
 import { shellWord } from "./format.js"
+import { type ExitCode, setExitCode } from "./program.js"
 import { didYouMean } from "./suggest.js"
 
-/** How users run the command, for the hints printed after a run. */
-export const invocation = "pnpm pipeline"
-
-/** The exit code the process ends with; `bin.ts` reads it when the program ends, even when interrupted. */
-export class ExitCode extends Context.Tag("@b24etl/cli/ExitCode")<ExitCode, Ref.Ref<number | undefined>>() {
-  static readonly make = (): Ref.Ref<number | undefined> => Ref.unsafeMake<number | undefined>(undefined)
-}
-
-export const setExitCode = (code: number) => Effect.flatMap(ExitCode, (ref) => Ref.set(ref, code))
+export { ExitCode, invocation, setExitCode } from "./program.js"
 
 /** A refusal or mistake of the user's, with what to do about it. */
 export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}

@@ -1,0 +1,2 @@
+/** `@b24etl/core/Json`, re-exported as `b24etl/Json`. */
+export * from "@b24etl/core/Json"

@@ -1,0 +1,2 @@
+/** `@b24etl/sinks/OAuthTokens`, re-exported as `b24etl/OAuthTokens`. */
+export * from "@b24etl/sinks/OAuthTokens"

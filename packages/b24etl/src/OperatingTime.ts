@@ -1,0 +1,2 @@
+/** `@b24etl/sinks/OperatingTime`, re-exported as `b24etl/OperatingTime`. */
+export * from "@b24etl/sinks/OperatingTime"

@@ -1,0 +1,2 @@
+/** `@b24etl/connectors/Pagination`, re-exported as `b24etl/Pagination`. */
+export * from "@b24etl/connectors/Pagination"

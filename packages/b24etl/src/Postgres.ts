@@ -1,0 +1,2 @@
+/** `@b24etl/connectors/Postgres`, re-exported as `b24etl/Postgres`. */
+export * from "@b24etl/connectors/Postgres"

@@ -1,0 +1,2 @@
+/** `@b24etl/connectors/SqlSpec`, re-exported as `b24etl/SqlSpec`. */
+export * from "@b24etl/connectors/SqlSpec"

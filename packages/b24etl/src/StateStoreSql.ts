@@ -1,0 +1,2 @@
+/** `@b24etl/core/StateStoreSql`, re-exported as `b24etl/StateStoreSql`. */
+export * from "@b24etl/core/StateStoreSql"
