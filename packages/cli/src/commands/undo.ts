@@ -125,7 +125,8 @@ export const undo = Command.make(
         const run = Option.getOrUndefined(args.run)
         if (run !== undefined && args.entity.length > 0)
           return yield* new CliError({ message: "give --run or --entity, not both" })
-        const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true
+        // A question would mix with `--json` output: a script says --yes.
+        const interactive = !args.json && process.stdin.isTTY === true && process.stdout.isTTY === true
         let refused = false
         const confirm = (counts: ReadonlyArray<Runner.UndoCounts>) =>
           Effect.gen(function* () {
@@ -164,7 +165,7 @@ export const undo = Command.make(
         )
         if (refused && !args.yes && !interactive)
           return yield* new CliError({
-            message: `refusing to undo without --yes when not on a terminal: nothing was deleted. Check the counts (\`${invocation} undo ${pipeline.name} --dry-run\`), then add --yes`,
+            message: `refusing to undo without --yes when not on a terminal (or with --json): nothing was deleted. Check the counts (\`${invocation} undo ${pipeline.name} --dry-run\`), then add --yes`,
           })
         yield* Console.log(args.json ? JSON.stringify(result, null, 2) : render(result))
         const unfinished = result.interrupted || result.entities.some((e) => e.failed.length > 0)
