@@ -298,6 +298,35 @@ export const commands: ReadonlyArray<CommandSpec> = [
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
   },
   {
+    name: "undo",
+    summary:
+      "delete from the portal what a run (or the pipeline) created, children first; updates are not undone",
+    details: [
+      "Lists the counts per entity and asks first (--yes skips; without a terminal it refuses). Each item is checked before it is deleted: only items that still carry the record's identity for the pipeline's originator are deleted, the others are left alone and reported. Their id-map rows become deleted, so a later run creates the records again. An interrupted undo (Ctrl-C, a crash) is finished by the next one. Exit 1 when it stopped before the end, a deletion failed, or nothing was confirmed.",
+    ],
+    argument: pipelineArgument,
+    options: [
+      {
+        name: "run",
+        kind: "text",
+        value: "<run id>",
+        description:
+          "only what this run created (its id, as `status` lists it); default: everything the pipeline created",
+      },
+      entities,
+      { name: "dry-run", kind: "flag", description: "count what would be deleted; delete nothing" },
+      { name: "yes", kind: "flag", description: "delete without asking" },
+      state,
+      json("the result"),
+    ],
+    examples: [
+      "undo migrate-legacy --run 42 --dry-run",
+      "undo migrate-legacy --run 42 --yes",
+      "undo migrate-legacy --entity deal",
+    ],
+    environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
+  },
+  {
     name: "serve",
     summary: "run scheduled pipelines on their cron times until interrupted (Ctrl-C, SIGTERM)",
     argument: {

@@ -14,6 +14,7 @@ import { retry } from "../src/commands/retry.js"
 import { run } from "../src/commands/run.js"
 import { serve } from "../src/commands/serve.js"
 import { status } from "../src/commands/status.js"
+import { undo } from "../src/commands/undo.js"
 
 const parsers: Record<string, Command.Command<string, never, unknown, unknown>> = {
   init,
@@ -25,6 +26,7 @@ const parsers: Record<string, Command.Command<string, never, unknown, unknown>> 
   retry,
   reset,
   relink,
+  undo,
   serve,
   emulator,
   "demo seed": demoSeed,
@@ -113,7 +115,7 @@ describe("Argv.check", () => {
 
   it("names the unknown command or option and the one likely meant", () => {
     expect(message("lst")).toBe(
-      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo); see `pnpm pipeline --help`',
+      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, serve, emulator, demo); see `pnpm pipeline --help`',
     )
     expect(message("statsu crm")).toContain('did you mean "status"?')
     expect(message("frobnicate")).not.toContain("did you mean")

@@ -18,6 +18,7 @@ import { reconcilePending } from "./internal/runner/reconcile.js"
 import { type RelinkResult, relinkPipeline } from "./internal/runner/relink.js"
 import { finishRun } from "./internal/runner/report.js"
 import { resolveChunk } from "./internal/runner/resolve.js"
+import { type UndoOptions, type UndoResult, undoPipeline } from "./internal/runner/undo.js"
 import { writeChunk } from "./internal/runner/write.js"
 import * as Pipeline from "./Pipeline.js"
 import * as Progress from "./Progress.js"
@@ -521,3 +522,44 @@ export const relink = (
 
 /** The identity a record carries in the target, stable across runs: `company:42`. */
 export const originId: (entity: string, key: string) => string = Context.originId
+
+export type {
+  UndoCounts,
+  UndoEntity,
+  UndoFailure,
+  UndoOptions,
+  UndoResult,
+  UndoSkipped,
+} from "./internal/runner/undo.js"
+
+/**
+ * Takes back what a run (`options.run`), or the pipeline or some of its entities, created in the
+ * target (`pipeline undo`): the items are deleted in batches, the last entity of the write order
+ * first, and their id-map rows become `deleted`, so a later run creates the records again. Only
+ * items that still carry the record's identity for the pipeline's originator are deleted; the
+ * others are reported and left alone. Updates are not undone. An interrupted undo leaves rows
+ * `deleting`, which the next undo finishes. Holds the pipeline's lock (not in a dry run).
+ */
+export const undo = (
+  pipeline: Pipeline.Pipeline,
+  options: UndoOptions = {},
+): Effect.Effect<UndoResult, Pipeline.DefinitionError | RunError, StateStore | Progress.Progress> =>
+  Effect.scoped(undoPipeline(pipeline, options)).pipe(
+    Effect.catchTags({
+      UndoRefusal: (e) =>
+        Effect.fail(new RunError({ pipeline: pipeline.name, message: e.message, locked: e.locked })),
+      SinkError: (e) =>
+        Effect.fail(
+          new RunError({
+            pipeline: pipeline.name,
+            message: `${e.sink} ${e.reason === "fatal" ? "refused" : "failed"}${e.code ? ` (${e.code})` : ""}: ${e.message}; what was deleted is recorded, run undo again to finish`,
+            cause: e,
+          }),
+        ),
+      StateStoreError: (e) =>
+        Effect.gen(function* () {
+          const store = yield* StateStore
+          return yield* Effect.fail(runFailure(pipeline.name, store.location)(e))
+        }),
+    }),
+  )

@@ -29,7 +29,10 @@ export interface IdMapEntry {
   /** Hash of the fields last written, to skip unchanged records and update changed ones. */
   readonly payloadHash: string
   readonly status: IdMapStatus
-  /** The batch that last wrote (or is writing) the record. */
+  /**
+   * The batch that created (or is creating) the record: `run:entity:n`, so a run's items can be
+   * found again (`pipeline undo --run`). An update keeps it; adopted rows have none.
+   */
   readonly batchId: string | null
   readonly updatedAt: Date
 }
@@ -170,6 +173,18 @@ export interface StateStore {
   ) => Effect.Effect<ReadonlyArray<IdMapEntry>, StateStoreError>
   /** Commits a batch's id-map rows, dead letters and the checkpoint in one transaction. Idempotent. */
   readonly commit: (batch: BatchCommit) => Effect.Effect<void, StateStoreError>
+  /**
+   * The entity's rows in these statuses, optionally only those whose batch id starts with
+   * `batchPrefix` (a run's rows: `<run id>:`), ordered by source key.
+   */
+  readonly idMapRows: (
+    pipeline: string,
+    entity: string,
+    options: {
+      readonly statuses: ReadonlyArray<IdMapStatus>
+      readonly batchPrefix?: string | undefined
+    },
+  ) => Effect.Effect<ReadonlyArray<IdMapEntry>, StateStoreError>
   /** Row counts by entity and status. */
   readonly idMapCounts: (
     pipeline: string,
@@ -182,6 +197,11 @@ export interface StateStore {
     pipeline: string,
     entity: string,
   ) => Effect.Effect<Option.Option<Json>, StateStoreError>
+  /**
+   * Forgets an entity's checkpoint, keeping its id map: the next run reads every record again and
+   * writes only what the id map does not have as written (after `undo`).
+   */
+  readonly forgetCheckpoint: (pipeline: string, entity: string) => Effect.Effect<void, StateStoreError>
   readonly checkpoints: (
     pipeline: string,
   ) => Effect.Effect<

@@ -587,6 +587,50 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
     }),
   )
 
+  it.effect(
+    "a run's rows are listed by batch prefix and status; an update keeps the creating batch; a checkpoint is forgotten alone",
+    () =>
+      Effect.gen(function* () {
+        const { store } = yield* Harness
+        const p = "undo-rows"
+        const row = (key: string, batchId: string | null, hash = "h") => ({
+          sourceKey: key,
+          targetType: "deal",
+          targetId: `9${key}`,
+          payloadHash: hash,
+          batchId,
+        })
+        yield* store.commit({
+          pipeline: p,
+          entity: "deal",
+          created: [row("1", "run_1:deal:0"), row("2", "run_1:deal:0"), row("3", "run_10:deal:0")],
+          checkpoint: { id: 3 },
+        })
+        // An update (no batch) of a row created by run_1.
+        yield* store.commit({ pipeline: p, entity: "deal", created: [row("2", null, "h2")] })
+        yield* store.commit({
+          pipeline: p,
+          entity: "deal",
+          created: [],
+          deleting: [{ sourceKey: "1", payloadHash: "h" }],
+        })
+        const keys = (rows: ReadonlyArray<{ readonly sourceKey: string }>) => rows.map((r) => r.sourceKey)
+        assert.deepStrictEqual(
+          keys(
+            yield* store.idMapRows(p, "deal", { statuses: ["created", "deleting"], batchPrefix: "run_1:" }),
+          ),
+          ["1", "2"],
+        )
+        assert.deepStrictEqual(keys(yield* store.idMapRows(p, "deal", { statuses: ["created"] })), ["2", "3"])
+        assert.deepStrictEqual(yield* store.idMapRows(p, "deal", { statuses: [] }), [])
+        const updated = (yield* store.lookup(p, "deal", ["2"])).get("2")!
+        assert.deepStrictEqual([updated.payloadHash, updated.batchId], ["h2", "run_1:deal:0"])
+        yield* store.forgetCheckpoint(p, "deal")
+        assert.deepStrictEqual(yield* store.checkpoint(p, "deal"), Option.none())
+        assert.strictEqual((yield* store.lookup(p, "deal", ["1", "2", "3"])).size, 3, "the id map stays")
+      }),
+  )
+
   it.effect("reset forgets an entity, or the whole pipeline", () =>
     Effect.gen(function* () {
       const { store } = yield* Harness

@@ -17,12 +17,13 @@ import { retry } from "../commands/retry.js"
 import { run } from "../commands/run.js"
 import { serve } from "../commands/serve.js"
 import { status } from "../commands/status.js"
+import { undo } from "../commands/undo.js"
 import { type Env, invocation, reportFailure, setExitCode } from "./common.js"
 
 /** The command tree. */
 export const command = Command.make("pipeline", {}, () =>
   Console.log(
-    `Choose a command: init, list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo. See \`${invocation} --help\`.`,
+    `Choose a command: init, list, plan, run, status, failures, retry, reset, relink, undo, serve, emulator, demo. See \`${invocation} --help\`.`,
   ),
 ).pipe(
   Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
@@ -36,6 +37,7 @@ export const command = Command.make("pipeline", {}, () =>
     retry,
     reset,
     relink,
+    undo,
     serve,
     emulator,
     demo,

@@ -29,7 +29,7 @@ export const make = ({
   db,
   kind,
   attempt,
-}: StoreContext): Pick<StateStore, "checkpoint" | "checkpoints"> => ({
+}: StoreContext): Pick<StateStore, "checkpoint" | "checkpoints" | "forgetCheckpoint"> => ({
   checkpoint: (pipeline, entity) =>
     attempt("reading a checkpoint", async () => {
       const row = await db
@@ -41,6 +41,14 @@ export const make = ({
       return row === undefined ? Option.none() : Option.some(parseJson(row.cursor_value))
     }),
 
+  forgetCheckpoint: (pipeline, entity) =>
+    attempt("forgetting a checkpoint", async () => {
+      await db
+        .deleteFrom("checkpoints")
+        .where("pipeline", "=", pipeline)
+        .where("entity", "=", entity)
+        .execute()
+    }),
   checkpoints: (pipeline) =>
     attempt("reading checkpoints", async () => {
       const rows = await db

@@ -122,7 +122,14 @@ export const writeCreated = async (trx: Db, kind: Kind, batch: BatchCommit, now:
       kind,
       insert,
       ["pipeline", "entity", "source_key"],
-      ["target_type", "target_id", "payload_hash", "status", "batch_id", "updated_at"],
+      ["target_type", "target_id", "payload_hash", "status", "updated_at"],
+      // An update (no batch) keeps the batch that created the item: `undo --run` finds it by it.
+      {
+        batch_id:
+          kind === "mysql"
+            ? sql`coalesce(values(batch_id), batch_id)`
+            : sql`coalesce(excluded.batch_id, id_map.batch_id)`,
+      },
     ).execute()
   }
 }
@@ -190,7 +197,7 @@ export const make = ({
   inTransaction,
 }: StoreContext): Pick<
   StateStore,
-  "lookup" | "lookupMany" | "markPending" | "pending" | "deleting" | "idMapCounts"
+  "lookup" | "lookupMany" | "markPending" | "pending" | "deleting" | "idMapRows" | "idMapCounts"
 > => {
   const keepStatistics = statistics(db, kind)
   /** An entity's rows in one status: `pending` in batch order (as they were sent), others by key. */
@@ -259,6 +266,23 @@ export const make = ({
 
     deleting: (pipeline, entity) =>
       attempt("listing id-map rows to delete", () => withStatus(pipeline, entity, "deleting")),
+
+    idMapRows: (pipeline, entity, { statuses, batchPrefix }) =>
+      attempt("listing id-map rows", async () => {
+        if (statuses.length === 0) return []
+        const rows = await db
+          .selectFrom("id_map")
+          .select(selectColumns(kind))
+          .where("pipeline", "=", pipeline)
+          .where("entity", "=", entity)
+          .where("status", "in", [...statuses])
+          .orderBy("source_key")
+          .execute()
+        // The prefix is compared here, not with `like`: a run id may hold `%` or `_`.
+        return rows
+          .filter((r) => batchPrefix === undefined || (r.batch_id ?? "").startsWith(batchPrefix))
+          .map(toEntry)
+      }),
 
     idMapCounts: (pipeline) =>
       attempt("counting id-map rows", async () => {
