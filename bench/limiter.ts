@@ -16,7 +16,7 @@
 import { parseArgs } from "node:util"
 import * as StateStoreSql from "@b24etl/core/StateStoreSql"
 import { Clock, Effect } from "effect"
-import pg from "pg"
+import { pg } from "./sources-pg.js"
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +32,12 @@ const portalCounts = values.portals.split(",").map(Number)
 const adminUrl = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const database = "b24etl_bench_limiter"
 
-const admin = new pg.Pool({ connectionString: adminUrl, max: 1 })
+const admin = new pg.Client({ connectionString: adminUrl }) as unknown as {
+  connect(): Promise<void>
+  query(sql: string): Promise<unknown>
+  end(): Promise<void>
+}
+await admin.connect()
 await admin.query(`drop database if exists ${database} with (force)`)
 await admin.query(`create database ${database}`)
 const url = new URL(adminUrl)
