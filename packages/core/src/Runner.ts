@@ -263,7 +263,12 @@ export const run = (
         ),
       )
       const sink = yield* pipeline.sink
-        .connect({ originator: Pipeline.originator(pipeline), dryRun, credentials: credentialsOf(store) })
+        .connect({
+          originator: Pipeline.originator(pipeline),
+          dryRun,
+          credentials: credentialsOf(store),
+          rateBuckets: store.rateBuckets,
+        })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
       // Before anything is read or written: the state must belong to this portal and source.
       const refusals = yield* bindRun(

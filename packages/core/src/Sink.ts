@@ -1,4 +1,5 @@
 import { Data, type Duration, type Effect, type Option, type Scope, type Stream } from "effect"
+import type { RateBuckets } from "./RateBuckets.js"
 import type { SourceKey } from "./SourceKey.js"
 import type { StateStoreError } from "./StateStore.js"
 
@@ -165,6 +166,12 @@ export interface Sink<T extends Target = Target> {
     readonly dryRun: boolean
     /** Where to keep credentials that rotate; given by the runner (the pipeline's state store). */
     readonly credentials?: Credentials | undefined
+    /**
+     * Rate buckets shared with every other process on the state store (PostgreSQL), given by the
+     * runner: a sink limits its requests to a target through them instead of within the process.
+     * Optional (added after version 1).
+     */
+    readonly rateBuckets?: RateBuckets | undefined
   }) => Effect.Effect<Connection<T>, SinkError, Scope.Scope>
 }
 

@@ -1,5 +1,6 @@
 import { Context, Data, type Effect, type Option } from "effect"
 import type { Json } from "./Json.js"
+import type { RateBuckets } from "./RateBuckets.js"
 import type { SourceKey } from "./SourceKey.js"
 
 /**
@@ -257,6 +258,13 @@ export interface StateStore {
    */
   readonly loadCredential: (name: string) => Effect.Effect<Option.Option<string>, StateStoreError>
   readonly saveCredential: (name: string, value: string) => Effect.Effect<void, StateStoreError>
+
+  /**
+   * Leaky buckets every process on this store shares (one per portal), so several processes
+   * writing to one portal keep to its rate limit together. Present on PostgreSQL only; absent,
+   * sinks limit their rate within the process.
+   */
+  readonly rateBuckets?: RateBuckets | undefined
 }
 
 export const StateStore = Context.GenericTag<StateStore>("@b24etl/core/StateStore")

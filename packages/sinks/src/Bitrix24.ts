@@ -203,7 +203,7 @@ const fromEffect = (resolve: Effect.Effect<Bitrix24Config, ConfigError.ConfigErr
     get name() {
       return portal === undefined ? "Bitrix24" : `Bitrix24 ${portal}`
     },
-    connect: ({ originator, dryRun, credentials }) =>
+    connect: ({ originator, dryRun, credentials, rateBuckets }) =>
       Effect.gen(function* () {
         const c = yield* resolve.pipe(Effect.mapError((e) => (e._tag === "SinkError" ? e : configError(e))))
         // Refresh tokens rotate: start from the pair the last refresh stored, and store the next.
@@ -218,6 +218,7 @@ const fromEffect = (resolve: Effect.Effect<Bitrix24Config, ConfigError.ConfigErr
           retry: c.retry,
           operatingTime: c.operatingTime,
           ca: c.ca,
+          rateBuckets,
         }).pipe(Effect.mapError((e) => Bitrix24Connection.toSinkError(e, true)))
         portal = client.portal
         return yield* Bitrix24Connection.make(client, {

@@ -9,6 +9,7 @@
  * const answer = yield* client.call("crm.item.list", { entityTypeId: 4, start: -1 })
  * ```
  */
+import type { RateBuckets } from "@b24etl/core/RateBuckets"
 import { HttpClientRequest } from "@effect/platform"
 import { Context, type Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Answers from "./internal/client/answer.js"
@@ -19,6 +20,7 @@ import * as Retry from "./internal/client/retry.js"
 import * as Transport from "./internal/client/transport.js"
 import * as OperatingTime from "./OperatingTime.js"
 import * as RateLimiter from "./RateLimiter.js"
+import * as SharedRateLimiter from "./SharedRateLimiter.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -93,6 +95,11 @@ export interface Options {
   readonly operatingTime?: Partial<OperatingTime.Config> | undefined
   /** Extra CA certificate (PEM) to trust, e.g. the emulator's self-signed one. */
   readonly ca?: string | undefined
+  /**
+   * Rate buckets shared by every process on a PostgreSQL state store: given, the portal's request
+   * rate is limited across processes (`SharedRateLimiter`), not only within this one.
+   */
+  readonly rateBuckets?: RateBuckets | undefined
 }
 
 /** An answer: `result`, and for lists `total`/`next`; `time` as the portal reports it. */
@@ -144,10 +151,14 @@ export const make = (options: Options): Effect.Effect<Client, FatalError, Scope.
       options.limits ?? RateLimiter.standard,
       options.operatingTime,
     )
+    const limit =
+      options.rateBuckets === undefined
+        ? shared.limit
+        : yield* SharedRateLimiter.make(options.rateBuckets, origin, shared.limits)
     const post = yield* Transport.make({ portal, timeout: options.timeout ?? "75 seconds", ca: options.ca })
     const tokens = yield* OAuth.make(auth, post, portal, tokenUrl)
     const retry = Retry.make(options.retry)
-    const answers = { portal, oauth: auth._tag === "OAuth", shared }
+    const answers = { portal, oauth: auth._tag === "OAuth", shared: { ...shared, limit } }
 
     const call = (
       method: string,
@@ -163,7 +174,7 @@ export const make = (options: Options): Effect.Effect<Client, FatalError, Scope.
           HttpClientRequest.bodyUnsafeJson(body),
           HttpClientRequest.acceptJson,
         )
-        const raw = yield* shared.limit(post(method, request))
+        const raw = yield* limit(post(method, request))
         return yield* Answers.interpret(answers, method, raw, token.generation)
       })
       return tokens

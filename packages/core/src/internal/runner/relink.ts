@@ -100,6 +100,7 @@ export const relinkPipeline = (
       originator,
       dryRun: false,
       credentials: credentialsOf(store),
+      rateBuckets: store.rateBuckets,
     })
     if (sink.listOwned === undefined) {
       return yield* Effect.fail(

@@ -9,6 +9,7 @@ import * as Credentials from "./credentials.js"
 import * as DeadLetters from "./deadLetters.js"
 import * as IdMap from "./idMap.js"
 import * as Locks from "./locks.js"
+import * as RateBuckets from "./rateBuckets.js"
 import * as Runs from "./runs.js"
 import type { Database, Kind } from "./schema.js"
 import * as Time from "./time.js"
@@ -54,6 +55,8 @@ export const make = (options: {
     ...Locks.make(context),
     ...Credentials.make(context),
     ...Bindings.make(context),
+    // Shared rate limits need a server every process reaches: PostgreSQL only (see RateBuckets).
+    ...(kind === "postgres" ? { rateBuckets: RateBuckets.make(context) } : {}),
 
     reset: (pipeline, entity) =>
       attempt(entity === undefined ? `resetting pipeline ${pipeline}` : `resetting entity ${entity}`, () =>
