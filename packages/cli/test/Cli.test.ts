@@ -7,7 +7,8 @@ import * as Pipelines from "./fixtures/pipelines.js"
 
 // Every test runs the real command (`node --import tsx src/bin.ts`) in one temporary project
 // whose `pipelines/` holds the fixture pipelines, with its own embedded state store.
-const TIMEOUT = 180_000
+// Child processes each start a TypeScript loader: slow on a busy 2-core machine, so generous.
+const TIMEOUT = 600_000
 
 let p: Project
 beforeAll(() => {

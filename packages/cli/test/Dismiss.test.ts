@@ -3,7 +3,8 @@ import { type Project, project } from "./fixtures/Cli.js"
 import * as Pipelines from "./fixtures/pipelines.js"
 
 // The real command in a temporary project with its own embedded state store.
-const TIMEOUT = 180_000
+// Child processes each start a TypeScript loader: slow on a busy 2-core machine, so generous.
+const TIMEOUT = 600_000
 
 let p: Project
 beforeAll(() => {

@@ -4,7 +4,8 @@ import * as Pipelines from "./fixtures/pipelines.js"
 
 // The help and the usage errors as a user meets them, by running the real command. Its output is
 // a pipe here, as it is for `pnpm pipeline --help | less`: no ANSI codes may appear.
-const TIMEOUT = 60_000
+// Child processes each start a TypeScript loader: slow on a busy 2-core machine, so generous.
+const TIMEOUT = 300_000
 const ansi = "\u001b["
 
 let p: Project

@@ -7,7 +7,8 @@ import { project } from "./fixtures/Cli.js"
 
 // `init` runs as the real command in a temporary directory. That the project it writes installs,
 // type-checks and plans against the emulator is test/package.test.ts's part (it needs the packed packages).
-const TIMEOUT = 120_000
+// Child processes each start a TypeScript loader: slow on a busy 2-core machine, so generous.
+const TIMEOUT = 300_000
 
 describe("pipeline init", () => {
   it("writes the project into a new directory and says what to do next", { timeout: TIMEOUT }, async () => {
