@@ -1,5 +1,5 @@
 /**
- * The `pipeline` command: list, plan, run, status, failures, retry, reset, serve, emulator, demo.
+ * The `pipeline` command: list, plan, run, status, failures, retry, reset, relink, unlock, serve, emulator, demo.
  * Every handler prints through `Console`, and ends by setting the process exit code
  * (0 done, 1 failed or interrupted, 2 done with dead letters); expected errors print one line.
  * Each command lives in `commands/<name>.ts`; what they share is in `internal/common.ts`.
@@ -19,6 +19,7 @@ import { retry } from "./commands/retry.js"
 import { run } from "./commands/run.js"
 import { serve } from "./commands/serve.js"
 import { status } from "./commands/status.js"
+import { unlock } from "./commands/unlock.js"
 import { type Env, errorJson, invocation, reportFailure, setExitCode } from "./internal/common.js"
 
 export { CliError, describeError, ExitCode, invocation } from "./internal/common.js"
@@ -26,11 +27,24 @@ export { CliError, describeError, ExitCode, invocation } from "./internal/common
 /** The command tree. */
 export const command = Command.make("pipeline", {}, () =>
   Console.log(
-    `Choose a command: list, plan, run, status, failures, retry, reset, serve, emulator, demo. See \`${invocation} --help\`.`,
+    `Choose a command: list, plan, run, status, failures, retry, reset, relink, unlock, serve, emulator, demo. See \`${invocation} --help\`.`,
   ),
 ).pipe(
   Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
-  Command.withSubcommands([list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo]),
+  Command.withSubcommands([
+    list,
+    plan,
+    run,
+    status,
+    failures,
+    retry,
+    reset,
+    relink,
+    unlock,
+    serve,
+    emulator,
+    demo,
+  ]),
 )
 
 const cli = Command.run(command, { name: "pipeline", version: "0.1.0" })

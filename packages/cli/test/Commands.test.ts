@@ -13,6 +13,7 @@ import { retry } from "../src/commands/retry.js"
 import { run } from "../src/commands/run.js"
 import { serve } from "../src/commands/serve.js"
 import { status } from "../src/commands/status.js"
+import { unlock } from "../src/commands/unlock.js"
 
 const parsers: Record<string, Command.Command<string, never, unknown, unknown>> = {
   list,
@@ -22,6 +23,7 @@ const parsers: Record<string, Command.Command<string, never, unknown, unknown>> 
   failures,
   retry,
   reset,
+  unlock,
   relink,
   serve,
   emulator,
@@ -104,7 +106,7 @@ describe("Argv.check", () => {
 
   it("names the unknown command or option and the one likely meant", () => {
     expect(message("lst")).toBe(
-      'unknown command "lst"; did you mean "list"? (commands: list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo); see `pnpm pipeline --help`',
+      'unknown command "lst"; did you mean "list"? (commands: list, plan, run, status, failures, retry, reset, relink, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
     )
     expect(message("statsu crm")).toContain('did you mean "status"?')
     expect(message("frobnicate")).not.toContain("did you mean")

@@ -32,6 +32,7 @@ describe("pipeline help (child process)", () => {
       "failures",
       "retry",
       "reset",
+      "unlock",
       "serve",
       "emulator",
       "demo seed",
@@ -81,7 +82,7 @@ describe("pipeline usage errors (child process)", () => {
     expect(r.code).toBe(1)
     expect(r.stdout).toBe("")
     expect(r.stderr.trim()).toBe(
-      'error: unknown command "lst"; did you mean "list"? (commands: list, plan, run, status, failures, retry, reset, relink, serve, emulator, demo); see `pnpm pipeline --help`',
+      'error: unknown command "lst"; did you mean "list"? (commands: list, plan, run, status, failures, retry, reset, relink, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
     )
   })
 
