@@ -46,7 +46,7 @@ const killedThenResumed = (state: Effect.Effect<string | undefined, never, impor
   Effect.scoped(
     Effect.gen(function* () {
       const stateUrl = yield* state
-      const portal = yield* Emulator.make({ rateLimit: { burst: 0 }, latencyMs: 100 })
+      const portal = yield* Emulator.make({ rateLimit: { burst: 0 }, latencyMs: 200 })
       const p = project()
       p.writePipeline("portal.ts", Pipelines.portal)
       const env = {
@@ -123,13 +123,13 @@ describe("a run killed with SIGKILL (child process, Bitrix24 emulator)", () => {
   it.live(
     "embedded state: the next run started at once resumes within 5 s",
     () => killedThenResumed(Effect.succeed(undefined)),
-    180_000,
+    360_000,
   )
 
   it.live(
     "PostgreSQL state: the next run started at once resumes within 5 s",
     () => killedThenResumed(postgresState(DATABASE)),
-    180_000,
+    360_000,
   )
 
   it.live(
@@ -181,6 +181,6 @@ describe("a run killed with SIGKILL (child process, Bitrix24 emulator)", () => {
           assert.strictEqual(portal.store.items(COMPANY).length, TOTAL)
         }),
       ),
-    180_000,
+    360_000,
   )
 })
