@@ -327,6 +327,17 @@ export const commands: ReadonlyArray<CommandSpec> = [
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
   },
   {
+    name: "unlock",
+    summary: "free a pipeline's lock held by a run you know is dead (asks first; --yes)",
+    details: [
+      "A run killed on this machine loses its lock at once to the next run; one that died on another machine holds it until its lease runs out. Unlock frees it now. Only for a dead run: two runs at once can write records twice.",
+    ],
+    argument: pipelineArgument,
+    options: [{ name: "yes", kind: "flag", description: "do not ask: free the lock" }, state],
+    examples: ["unlock migrate-legacy", "unlock migrate-legacy --yes"],
+    environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL"],
+  },
+  {
     name: "serve",
     summary: "run scheduled pipelines on their cron times until interrupted (Ctrl-C, SIGTERM)",
     argument: {

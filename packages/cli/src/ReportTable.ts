@@ -8,6 +8,7 @@ const statusText: Record<Report.RunReport["status"], string> = {
   partial: "done with dead letters",
   failed: "failed",
   interrupted: "interrupted",
+  crashed: "crashed",
   running: "running",
 }
 

@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Cli from "./Cli.js"
 import * as Interrupts from "./Interrupts.js"
+import * as LogLine from "./LogLine.js"
 import * as ProgressDisplay from "./ProgressDisplay.js"
 
 if (existsSync(".env")) {
@@ -40,7 +41,10 @@ const environment = Layer.mergeAll(
   }),
   Layer.succeed(Cli.ExitCode, exitCode),
   // Logs (a pipeline's or a library's) go to stderr: stdout holds only the command's output.
-  Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true })),
+  Logger.replace(
+    Logger.defaultLogger,
+    LogLine.logger((line) => process.stderr.write(line)),
+  ),
 )
 
 // Registered before `runMain`'s own handler, which interrupts the program on the first signal and

@@ -167,6 +167,16 @@ describe("pipeline (child process)", () => {
     expect(retry.code).toBe(2)
     expect(retry.stdout).toMatch(/deal\s+deal\s+1\s+0\s+0\s+0\s+0\s+1/)
 
+    // status for day two: the dead letters by entity and code, and the last successful run.
+    const day2 = await p.cli(["status", "deals"])
+    expect(day2.code).toBe(0)
+    expect(day2.stdout).toMatch(/^ENTITY\s+CODE\s+DEAD LETTERS\n\s*deal\s+\S+\s+1$/m)
+    expect(day2.stdout).toMatch(/^Last successful run: \S.*, with dead letters\)$/m)
+    expect(day2.stdout).not.toContain("Last run failed")
+    const day2Json = JSON.parse((await p.cli(["status", "deals", "--json"])).stdout)
+    expect(day2Json.lastRun).toMatchObject({ status: "partial", error: null })
+    expect(day2Json.deadLettersByCode).toEqual([{ entity: "deal", code: expect.any(String), count: 1 }])
+
     const json = await p.cli(["failures", "deals", "--json"])
     const letters = JSON.parse(json.stdout)
     expect(letters).toHaveLength(1)

@@ -15,6 +15,7 @@ import { run } from "../src/commands/run.js"
 import { serve } from "../src/commands/serve.js"
 import { status } from "../src/commands/status.js"
 import { undo } from "../src/commands/undo.js"
+import { unlock } from "../src/commands/unlock.js"
 
 const parsers: Record<string, Command.Command<string, never, unknown, unknown>> = {
   init,
@@ -25,6 +26,7 @@ const parsers: Record<string, Command.Command<string, never, unknown, unknown>> 
   failures,
   retry,
   reset,
+  unlock,
   relink,
   undo,
   serve,
@@ -115,7 +117,7 @@ describe("Argv.check", () => {
 
   it("names the unknown command or option and the one likely meant", () => {
     expect(message("lst")).toBe(
-      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, serve, emulator, demo); see `pnpm pipeline --help`',
+      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
     )
     expect(message("statsu crm")).toContain('did you mean "status"?')
     expect(message("frobnicate")).not.toContain("did you mean")

@@ -7,13 +7,16 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
 /**
  * A named lock with a lease, kept in the state store's `locks` table, so that two processes never
  * run the same pipeline at once. The holder renews the lease in the background every third of it;
- * a holder that dies stops renewing, and the lock is free for anyone once the lease has run out.
+ * a holder that dies stops renewing, and the lock is free for anyone once the lease has run out,
+ * or at once when the holder was a process of this host that no longer exists.
  *
  * Time: the lease is measured with Effect's `Clock` of the process taking the lock (the store
  * stores `now + leaseMs` computed from it), not with the database's clock, so a `TestClock` drives
  * it in tests. Processes sharing a lock across machines must have clocks in step to well within
  * the lease.
  */
+
+export type { LockHolder }
 
 /** The lock is held by someone else. */
 export class LockError extends Data.TaggedError("LockError")<{
@@ -36,6 +39,11 @@ export interface Options {
   readonly owner?: string | undefined
   /** How long the lock stays taken without a renewal. */
   readonly leaseMs: number
+  /**
+   * How often the holder renews it (default and at most: a third of the lease). Oftener makes the
+   * last renewal a closer heartbeat: when a dead holder was last alive.
+   */
+  readonly renewEveryMs?: number | undefined
 }
 
 export interface Lock {
@@ -55,6 +63,39 @@ const holderOf = (store: StateStore, name: string): Effect.Effect<Option.Option<
     ? (store as SqlStateStore).lockHolder(name).pipe(Effect.orElseSucceed(() => Option.none()))
     : Effect.succeed(Option.none())
 
+/** The host and process of an owner made by `defaultOwner` (`host:pid:random`); others tell nothing. */
+export const ownerProcess = (owner: string): { readonly host: string; readonly pid: number } | undefined => {
+  const match = /^(.+):(\d+):[a-z0-9]+$/.exec(owner)
+  return match === null ? undefined : { host: match[1]!, pid: Number(match[2]) }
+}
+
+/** Whether the process `pid` of this host exists (EPERM: it does, but belongs to another user). */
+const processExists = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as { code?: unknown }).code === "EPERM"
+  }
+}
+
+/**
+ * Whether the lock's owner is known to be dead: a process of this host that no longer exists.
+ * Such a holder renews nothing, so its lock is free at once instead of when its lease runs out.
+ */
+export const holderIsDead = (owner: string): boolean => {
+  const where = ownerProcess(owner)
+  return (
+    where !== undefined && where.host === hostname() && where.pid !== process.pid && !processExists(where.pid)
+  )
+}
+
+/** The holder in the user's words: "process 123 on host vm" when the owner says so, else the owner. */
+export const describeHolder = (owner: string): string => {
+  const where = ownerProcess(owner)
+  return where === undefined ? owner : `process ${where.pid} on host ${where.host}`
+}
+
 const refused = (store: StateStore, name: string) =>
   Effect.flatMap(holderOf(store, name), (holder) =>
     Effect.fail(
@@ -66,20 +107,56 @@ const refused = (store: StateStore, name: string) =>
             expiresAt: undefined,
             message: `lock "${name}" is held by another process`,
           }),
+        // Only the facts: the caller says once what to do about them.
         onSome: (h) =>
           new LockError({
             name,
             holder: h.owner,
             expiresAt: h.expiresAt,
-            message: `lock "${name}" is held by ${h.owner} until ${h.expiresAt.toISOString()} unless renewed; wait for it to finish or for its lease to run out`,
+            message: `lock "${name}" is held by ${describeHolder(h.owner)} until ${h.expiresAt.toISOString()} unless it renews it`,
           }),
       }),
     ),
   )
 
 /**
+ * Takes the lock, or takes it over from a holder of this host whose process is gone (killed,
+ * crashed): the release names that owner, so a live holder that renewed in between keeps it.
+ */
+const take = (store: StateStore, name: string, owner: string, leaseMs: number) =>
+  Effect.flatMap(store.acquireLock(name, owner, leaseMs), (got) =>
+    got
+      ? Effect.succeed(true)
+      : Effect.flatMap(holderOf(store, name), (holder) =>
+          Option.isSome(holder) && holderIsDead(holder.value.owner)
+            ? store
+                .releaseLock(name, holder.value.owner)
+                .pipe(Effect.zipRight(store.acquireLock(name, owner, leaseMs)))
+            : Effect.succeed(false),
+        ),
+  )
+
+/**
+ * Frees the lock `name` whoever holds it, for a user who knows its holder is dead (`pipeline
+ * unlock`). Answers the holder it freed, if any. Only the SQL store can tell who holds a lock.
+ */
+export const forceRelease = (
+  name: string,
+): Effect.Effect<Option.Option<LockHolder>, StateStoreError, StateStore> =>
+  Effect.gen(function* () {
+    const store = yield* StateStore
+    const holder = yield* holderOf(store, name)
+    if (Option.isSome(holder)) yield* store.releaseLock(name, holder.value.owner)
+    return holder
+  })
+
+/** Who holds the lock `name` now, if anyone (and the store can tell). */
+export const holder = (name: string): Effect.Effect<Option.Option<LockHolder>, never, StateStore> =>
+  Effect.flatMap(StateStore, (store) => holderOf(store, name))
+
+/**
  * Takes the lock `name` for the rest of the scope, or fails with `LockError` naming the holder.
- * While held, a background fiber renews the lease every `leaseMs / 3`; the lock is released when
+ * While held, a background fiber renews the lease every `leaseMs / 3` (or `renewEveryMs`); the lock is released when
  * the scope closes, also on interruption. When a renewal finds the lock taken by someone else, or
  * no renewal succeeds for a whole lease, `lock.lost` fails with `LockLost` and renewing stops.
  */
@@ -93,9 +170,7 @@ export const acquire = (
     const leaseMs = options.leaseMs
     // Taking the lock and registering its release happen without an interruption in between.
     yield* Effect.acquireRelease(
-      Effect.flatMap(store.acquireLock(name, owner, leaseMs), (got) =>
-        got ? Effect.void : refused(store, name),
-      ),
+      Effect.flatMap(take(store, name, owner, leaseMs), (got) => (got ? Effect.void : refused(store, name))),
       () => store.releaseLock(name, owner).pipe(Effect.ignore),
     )
     const lost = yield* Deferred.make<never, LockLost>()
@@ -122,7 +197,9 @@ export const acquire = (
       yield* Effect.logWarning(`renewing lock "${name}" failed, retrying: ${result.left.message}`)
     })
     yield* renew.pipe(
-      Effect.delay(Duration.millis(Math.max(1, Math.floor(leaseMs / 3)))),
+      Effect.delay(
+        Duration.millis(Math.max(1, Math.floor(Math.min(leaseMs / 3, options.renewEveryMs ?? leaseMs)))),
+      ),
       Effect.forever,
       Effect.forkScoped,
     )

@@ -252,7 +252,7 @@ export const run = (
                   : new RunError({
                       pipeline: pipeline.name,
                       locked: true,
-                      message: `another process is running pipeline "${pipeline.name}" (${e.message}); wait for it to finish, or for its lease (${leaseMs} ms) to run out if it died`,
+                      message: `another process is running pipeline "${pipeline.name}" (${e.message}). Wait for it to finish; if you know it died, its lock frees itself ${e.expiresAt === undefined ? `within ${leaseMs} ms` : `at ${e.expiresAt.toISOString()}`}, or \`pipeline unlock ${pipeline.name}\` frees it now`,
                     }),
             ),
           )

@@ -84,7 +84,8 @@ export interface Binding {
   readonly boundAt: Date
 }
 
-export type RunStatus = "running" | "succeeded" | "failed" | "partial" | "interrupted"
+/** `crashed`: the process running it died (killed, out of memory); found and closed by the next run. */
+export type RunStatus = "running" | "succeeded" | "failed" | "partial" | "interrupted" | "crashed"
 
 export interface Run {
   readonly id: string
@@ -135,10 +136,11 @@ export interface StateStore {
   readonly finishRun: (id: string, status: RunStatus, stats: Json) => Effect.Effect<void, StateStoreError>
   readonly recentRuns: (pipeline: string, limit: number) => Effect.Effect<ReadonlyArray<Run>, StateStoreError>
   /**
-   * Marks the pipeline's runs still `running` as `interrupted`: called by a run that holds the
-   * pipeline's lock, so any other `running` row belongs to a process that died. Answers how many.
+   * Marks the pipeline's runs still `running` as `crashed`: called by a run that holds the
+   * pipeline's lock, so any other `running` row belongs to a process that died. `lastSeen`, when
+   * known (the dead holder's last lock renewal), is when they ended; else now. Answers how many.
    */
-  readonly abandonRuns: (pipeline: string) => Effect.Effect<number, StateStoreError>
+  readonly abandonRuns: (pipeline: string, lastSeen?: Date) => Effect.Effect<number, StateStoreError>
 
   /** The id-map rows of these keys, in one query. */
   readonly lookup: (

@@ -287,7 +287,7 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it
     ),
   )
 
-  it.effect("a run left `running` by a process that died is closed as interrupted by the next run", () =>
+  it.effect("a run left `running` by a process that died is closed as crashed by the next run", () =>
     withStore(
       Effect.gen(function* () {
         const { pipeline } = setup()
@@ -296,7 +296,7 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it
         const report = yield* Runner.run(pipeline)
         assert.strictEqual(report.status, "succeeded")
         const runs = yield* store.recentRuns(pipeline.name, 10)
-        assert.strictEqual(runs.find((r) => r.id === dead.id)?.status, "interrupted")
+        assert.strictEqual(runs.find((r) => r.id === dead.id)?.status, "crashed")
         assert.strictEqual(runs.find((r) => r.id === report.runId)?.status, "succeeded")
       }),
     ),

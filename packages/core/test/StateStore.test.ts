@@ -1,5 +1,6 @@
+import { spawnSync } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, layer, type Vitest } from "@effect/vitest"
 import {
@@ -815,6 +816,40 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
       const holder = Option.getOrThrow(yield* store.lockHolder(name))
       assert.strictEqual(holder.owner, "alive")
       assert.isAtLeast(holder.expiresAt.getTime(), now + 20_000)
+    }),
+  )
+
+  it.scoped("a holder of this host whose process is gone loses the lock at once; others are named once", () =>
+    Effect.gen(function* () {
+      const { store } = yield* Harness
+      const name = "pipeline:dead-holder"
+      // A process that has ended: its pid no longer exists.
+      const deadPid = spawnSync(process.execPath, ["-e", ""]).pid
+      assert.isTrue(yield* store.acquireLock(name, `${hostname()}:${deadPid}:k1lled`, 30_000))
+      const lock = yield* Lock.acquire(name, { owner: "next", leaseMs: 30_000 })
+      assert.strictEqual(Option.getOrThrow(yield* store.lockHolder(name)).owner, lock.owner)
+      // A live process of this host keeps it (this test's parent process is alive).
+      const live = "pipeline:live-holder"
+      assert.isTrue(yield* store.acquireLock(live, `${hostname()}:${process.ppid}:al1ve`, 30_000))
+      const refused = yield* Effect.flip(
+        Effect.scoped(Lock.acquire(live, { owner: "next", leaseMs: 30_000 })),
+      )
+      assert.strictEqual(
+        refused._tag === "LockError" && refused.holder,
+        `${hostname()}:${process.ppid}:al1ve`,
+      )
+      // A holder elsewhere: named once, with the time its lease ends, and no advice repeated.
+      const far = "pipeline:far-holder"
+      assert.isTrue(yield* store.acquireLock(far, "elsewhere:123:abc", 30_000))
+      const error = yield* Effect.flip(Effect.scoped(Lock.acquire(far, { owner: "next", leaseMs: 30_000 })))
+      assert.match(
+        error.message,
+        /^lock "pipeline:far-holder" is held by process 123 on host elsewhere until \S+Z unless it renews it$/,
+      )
+      // `pipeline unlock`: freed whoever holds it.
+      assert.strictEqual(Option.getOrThrow(yield* Lock.forceRelease(far)).owner, "elsewhere:123:abc")
+      assert.deepStrictEqual(yield* store.lockHolder(far), Option.none())
+      assert.isTrue(Option.isNone(yield* Lock.forceRelease(far)))
     }),
   )
 

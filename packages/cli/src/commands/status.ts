@@ -38,6 +38,39 @@ const runTotals = (
   return { read: sum("read"), created: sum("created"), updated: sum("updated"), failed: sum("failed") }
 }
 
+/** Why a run ended badly, from its stats: the runner's `error`, or the note of a crashed run. */
+const runError = (stats: unknown): string | undefined => {
+  const error = (stats as { error?: unknown } | null)?.error
+  return typeof error === "string" && error.length > 0 ? error : undefined
+}
+
+/** Counting dead letters by entity and code, in the pipeline's entity order then by count. */
+const deadLettersByCode = (
+  letters: ReadonlyArray<{
+    readonly entity: string
+    readonly code: string
+    readonly dismissedAt: Date | null
+  }>,
+  order: ReadonlyArray<string>,
+) => {
+  const counts = new Map<string, { entity: string; code: string; count: number }>()
+  for (const l of letters) {
+    if (l.dismissedAt !== null) continue
+    const key = `${l.entity}\u0000${l.code}`
+    const row = counts.get(key) ?? { entity: l.entity, code: l.code, count: 0 }
+    row.count++
+    counts.set(key, row)
+  }
+  const rank = (e: string) => (order.includes(e) ? order.indexOf(e) : order.length)
+  return [...counts.values()].sort(
+    (a, b) =>
+      rank(a.entity) - rank(b.entity) || Format.naturalCompare(a.entity, b.entity) || b.count - a.count,
+  )
+}
+
+/** How many runs back `status` looks for the last successful one. */
+const HISTORY = 200
+
 export const status = Command.make(
   "status",
   {
@@ -57,10 +90,22 @@ export const status = Command.make(
           args.state,
           Effect.gen(function* () {
             const store = yield* StateStore
-            const runs = yield* store.recentRuns(name, args.runs)
+            const history = yield* store.recentRuns(name, Math.max(args.runs, HISTORY))
+            const runs = history.slice(0, Math.max(0, args.runs))
+            const last = history[0]
+            const lastError = last === undefined ? undefined : runError(last.stats)
+            // `partial` wrote everything it could: the records that failed are dead letters.
+            const lastSucceeded = history.find((r) => r.status === "succeeded" || r.status === "partial")
             const checkpoints = yield* store.checkpoints(name)
             const counts = yield* store.idMapCounts(name)
             const deadLetters = yield* store.deadLetterCount(name)
+            const byCode =
+              deadLetters === 0
+                ? []
+                : deadLettersByCode(
+                    yield* store.deadLetters(name),
+                    Option.match(loaded, { onNone: () => [], onSome: (l) => l.order }),
+                  )
             const binding = Option.getOrNull(yield* store.binding(name))
             const now = new Date(yield* Clock.currentTimeMillis)
             const schedule = Option.flatMap(loaded, (l) =>
@@ -93,7 +138,13 @@ export const status = Command.make(
                       created: countOf(e, "created"),
                       pending: countOf(e, "pending"),
                     })),
+                    lastRun:
+                      last === undefined
+                        ? null
+                        : { id: last.id, status: last.status, error: lastError ?? null },
+                    lastSucceeded: lastSucceeded ?? null,
                     deadLetters,
+                    deadLettersByCode: byCode,
                     binding,
                     schedule: Option.getOrNull(schedule),
                   },
@@ -151,6 +202,15 @@ export const status = Command.make(
                     }),
                   ),
             )
+            // Why the last run ended badly: otherwise only in `--json`, or in a log nobody kept.
+            if (last !== undefined && ["failed", "crashed", "interrupted"].includes(last.status))
+              yield* Console.log(`Last run ${last.status}${lastError === undefined ? "" : `: ${lastError}`}`)
+            if (last !== undefined)
+              yield* Console.log(
+                lastSucceeded === undefined
+                  ? `Last successful run: none in the last ${Format.count(history.length)} runs`
+                  : `Last successful run: ${Format.timestamp(lastSucceeded.startedAt)} (${lastSucceeded.id}${lastSucceeded.status === "partial" ? ", with dead letters" : ""})`,
+              )
             yield* Console.log("")
             yield* Console.log(
               entities.length === 0
@@ -175,7 +235,18 @@ export const status = Command.make(
                     }),
                   ),
             )
+            if (entities.some((e) => countOf(e, "pending") > 0))
+              yield* Console.log(
+                "PENDING: sent to the portal by a run that stopped before it heard back; the next run looks each one up by its origin id before writing, so none is created twice.",
+              )
             yield* Console.log("")
+            if (byCode.length > 0)
+              yield* Console.log(
+                Table.render(
+                  [{ header: "ENTITY" }, { header: "CODE" }, { header: "DEAD LETTERS", align: "right" }],
+                  byCode.map((r) => [r.entity, r.code, Format.count(r.count)]),
+                ),
+              )
             yield* Console.log(
               `Dead letters: ${Format.count(deadLetters)}${deadLetters > 0 ? ` — see \`${invocation} failures ${hintName(reference)}\`` : ""}`,
             )

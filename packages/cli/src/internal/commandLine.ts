@@ -18,12 +18,13 @@ import { run } from "../commands/run.js"
 import { serve } from "../commands/serve.js"
 import { status } from "../commands/status.js"
 import { undo } from "../commands/undo.js"
+import { unlock } from "../commands/unlock.js"
 import { type Env, invocation, reportFailure, setExitCode } from "./common.js"
 
 /** The command tree. */
 export const command = Command.make("pipeline", {}, () =>
   Console.log(
-    `Choose a command: init, list, plan, run, status, failures, retry, reset, relink, undo, serve, emulator, demo. See \`${invocation} --help\`.`,
+    `Choose a command: init, list, plan, run, status, failures, retry, reset, relink, undo, unlock, serve, emulator, demo. See \`${invocation} --help\`.`,
   ),
 ).pipe(
   Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
@@ -38,6 +39,7 @@ export const command = Command.make("pipeline", {}, () =>
     reset,
     relink,
     undo,
+    unlock,
     serve,
     emulator,
     demo,

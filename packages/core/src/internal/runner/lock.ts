@@ -1,4 +1,4 @@
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect, Option, type Scope } from "effect"
 import * as Lock from "../../Lock.js"
 import * as Progress from "../../Progress.js"
 import { StateStore, type StateStoreError } from "../../StateStore.js"
@@ -10,7 +10,8 @@ export class AlreadyRan extends Data.TaggedError("AlreadyRan")<{ readonly messag
  * Takes the pipeline's lock for the rest of the scope, renewing it; fails when another process
  * holds it, or, for a scheduled `tick`, when a run of the pipeline started at or after it. With
  * the lock held, a run still marked `running` belongs to a process that died: it is closed as
- * interrupted, and this run resumes its work.
+ * crashed, ending at its holder's last renewal of the lock (its heartbeat), and this run resumes
+ * its work.
  */
 export const takeLock = (
   pipeline: string,
@@ -21,7 +22,14 @@ export const takeLock = (
   StateStore | Progress.Progress | Scope.Scope
 > =>
   Effect.gen(function* () {
-    const lock = yield* Lock.acquire(`pipeline:${pipeline}`, { leaseMs: options.leaseMs })
+    // The previous holder's last renewal, read before taking its lock over: the lease it set runs
+    // `leaseMs` (the pipeline's setting, the same for every run of it) from that renewal.
+    const previous = yield* Lock.holder(`pipeline:${pipeline}`)
+    // Renewed every few seconds, so that the last renewal of a run that dies tells when it died.
+    const lock = yield* Lock.acquire(`pipeline:${pipeline}`, {
+      leaseMs: options.leaseMs,
+      renewEveryMs: 5_000,
+    })
     const store = yield* StateStore
     const tick = options.tick
     if (tick) {
@@ -32,7 +40,8 @@ export const takeLock = (
         })
       }
     }
-    if ((yield* store.abandonRuns(pipeline)) > 0) {
+    const lastSeen = Option.map(previous, (h) => new Date(h.expiresAt.getTime() - options.leaseMs))
+    if ((yield* store.abandonRuns(pipeline, Option.getOrUndefined(lastSeen))) > 0) {
       const progress = yield* Progress.Progress
       yield* progress.note("an earlier run stopped without finishing; resuming where it left off")
     }

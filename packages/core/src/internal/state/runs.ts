@@ -56,13 +56,15 @@ export const make = ({
         .execute()
     }),
 
-  abandonRuns: (pipeline) =>
+  abandonRuns: (pipeline, lastSeen) =>
     attempt("closing runs whose process died", async (now) => {
+      const ended = lastSeen === undefined ? now : Math.min(now, lastSeen.getTime())
       const result = await db
         .updateTable("runs")
         .set({
-          status: "interrupted",
-          finished_at: Time.toSql(now),
+          status: "crashed",
+          // Never before the run started: a run that died before its first renewal lasted ~0.
+          finished_at: sql`case when started_at > ${Time.toSql(ended)} then started_at else ${Time.toSql(ended)} end`,
           stats: JSON.stringify({
             error: "the process running it stopped without finishing (killed or crashed)",
           }),
