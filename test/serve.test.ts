@@ -72,7 +72,7 @@ describe("pipeline serve: two processes, one PostgreSQL state store", () => {
   )
 
   it.live(
-    "killing the process that holds the lock lets the other take over after the lease",
+    "killing the process that holds the lock lets the other take over at its next tick, not after the lease",
     () =>
       Effect.scoped(
         Effect.gen(function* () {
@@ -114,8 +114,9 @@ describe("pipeline serve: two processes, one PostgreSQL state store", () => {
           other.child.kill("SIGTERM")
           const done = yield* Effect.promise(() => other.done)
           assert.strictEqual(done.code, 0, done.stdout + done.stderr)
-          // The lease is 6 s, renewed every 2 s: the lock outlives its dead holder by at least 4 s.
-          assert.isAtLeast(tookOverAfter, 4_000, "not before the dead holder's lease ran out")
+          // The holder ran on this host and its process is gone, so its lock is taken at once (the
+          // 6 s lease need not run out): the next 3-second tick runs, with slack for a busy machine.
+          assert.isBelow(tookOverAfter, 30_000, "the dead holder's lock was taken without waiting")
           assert.strictEqual((yield* portal.items(4)).length, 5)
         }),
       ),

@@ -3,7 +3,9 @@
  * time, the level and the message, and the cause when there is one. No fiber ids (`INFO (#28)`):
  * they mean nothing to a user.
  */
-import { Cause, Logger } from "effect"
+// Module by module, not the `effect` barrel: `--help` must not load Schema and the rest.
+import * as Cause from "effect/Cause"
+import * as Logger from "effect/Logger"
 
 const text = (message: unknown): string => {
   const parts = Array.isArray(message) ? message : [message]

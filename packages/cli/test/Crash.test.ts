@@ -52,6 +52,8 @@ const killedThenResumed = (state: Effect.Effect<string | undefined, never, impor
       const env = {
         BITRIX24_WEBHOOK_URL: portal.webhookUrl,
         BITRIX24_RATE: "unlimited",
+        // Plain imports: packed ones would finish the run before it can be killed.
+        BITRIX24_PACKING: "off",
         BITRIX24_CONCURRENCY: "2",
         ...(stateUrl === undefined ? {} : { PIPELINE_STATE_URL: stateUrl }),
       }
@@ -144,6 +146,8 @@ describe("a run killed with SIGKILL (child process, Bitrix24 emulator)", () => {
           const env = {
             BITRIX24_WEBHOOK_URL: portal.webhookUrl,
             BITRIX24_RATE: "unlimited",
+            // Plain imports: packed ones would finish the run before it can be killed.
+            BITRIX24_PACKING: "off",
             PIPELINE_STATE_URL: url,
           }
           // Opening the state creates its tables; then a run on another machine holds the lock.
