@@ -327,6 +327,33 @@ export const commands: ReadonlyArray<CommandSpec> = [
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
   },
   {
+    name: "verify",
+    summary:
+      "compare the source, the id map and the portal per entity: each difference once, with what to do; writes nothing",
+    details: [
+      "Reads every record of the source, the id map, and every item of the pipeline's originator in the portal (crm.item.list, 50 per page, within the rate limit; the number of requests and the time they take are printed first). Reports counts per entity, then: items missing from the portal, items no id-map row knows (extra), records held by more than one item (duplicate), links that are not what the source's references resolve to today, records the source no longer has (gone), records never migrated, and for a sample of records (--sample) the mapped fields against the item's. Each finding says what to do: retry, run, run --full, relink, or delete items in the portal. Ctrl-C stops it; nothing is written. Exit 0 when everything matches, 1 otherwise.",
+    ],
+    argument: pipelineArgument,
+    options: [
+      entities,
+      {
+        name: "sample",
+        kind: "text",
+        value: "<n|all>",
+        description:
+          "records per entity whose mapped fields are compared with their item (default 100), or all",
+      },
+      state,
+      json("the counts and findings"),
+    ],
+    examples: [
+      "verify migrate-legacy",
+      "verify migrate-legacy --entity deal --sample all",
+      "verify migrate-legacy --json",
+    ],
+    environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
+  },
+  {
     name: "unlock",
     summary: "free a pipeline's lock held by a run you know is dead (asks first; --yes)",
     details: [

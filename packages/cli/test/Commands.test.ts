@@ -16,6 +16,7 @@ import { serve } from "../src/commands/serve.js"
 import { status } from "../src/commands/status.js"
 import { undo } from "../src/commands/undo.js"
 import { unlock } from "../src/commands/unlock.js"
+import { verify } from "../src/commands/verify.js"
 
 const parsers: Record<string, Command.Command<string, never, unknown, unknown>> = {
   init,
@@ -29,6 +30,7 @@ const parsers: Record<string, Command.Command<string, never, unknown, unknown>> 
   unlock,
   relink,
   undo,
+  verify,
   serve,
   emulator,
   "demo seed": demoSeed,
@@ -117,7 +119,7 @@ describe("Argv.check", () => {
 
   it("names the unknown command or option and the one likely meant", () => {
     expect(message("lst")).toBe(
-      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
+      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
     )
     expect(message("statsu crm")).toContain('did you mean "status"?')
     expect(message("frobnicate")).not.toContain("did you mean")

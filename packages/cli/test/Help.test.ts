@@ -33,6 +33,8 @@ describe("pipeline help (child process)", () => {
       "failures",
       "retry",
       "reset",
+      "undo",
+      "verify",
       "unlock",
       "serve",
       "emulator",
@@ -83,7 +85,7 @@ describe("pipeline usage errors (child process)", () => {
     expect(r.code).toBe(1)
     expect(r.stdout).toBe("")
     expect(r.stderr.trim()).toBe(
-      'error: unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
+      'error: unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
     )
   })
 

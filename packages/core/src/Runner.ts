@@ -19,6 +19,7 @@ import { type RelinkResult, relinkPipeline } from "./internal/runner/relink.js"
 import { finishRun } from "./internal/runner/report.js"
 import { resolveChunk } from "./internal/runner/resolve.js"
 import { type UndoOptions, type UndoResult, undoPipeline } from "./internal/runner/undo.js"
+import { type VerifyOptions, type VerifyResult, verifyPipeline } from "./internal/runner/verify.js"
 import { writeChunk } from "./internal/runner/write.js"
 import * as Pipeline from "./Pipeline.js"
 import * as Progress from "./Progress.js"
@@ -561,6 +562,50 @@ export const undo = (
             cause: e,
           }),
         ),
+      StateStoreError: (e) =>
+        Effect.gen(function* () {
+          const store = yield* StateStore
+          return yield* Effect.fail(runFailure(pipeline.name, store.location)(e))
+        }),
+    }),
+  )
+
+export type { FieldDiff } from "./internal/runner/fieldDiff.js"
+export type {
+  Finding,
+  FindingAction,
+  FindingKind,
+  VerifyCounts,
+  VerifyEstimate,
+  VerifyOptions,
+  VerifyResult,
+} from "./internal/runner/verify.js"
+export { matches as verified } from "./internal/runner/verify.js"
+
+/**
+ * Compares the source, the id map and the target per entity (`pipeline verify`), writing nothing:
+ * counts on each side, then each difference once, with what to do about it: items missing from
+ * the target, items no id-map row knows, records held by more than one item, links that are not
+ * what the source's references resolve to today, records the source no longer has, records never
+ * written, and the mapped fields of a sample of records against their items.
+ */
+export const verify = (
+  pipeline: Pipeline.Pipeline,
+  options: VerifyOptions = {},
+): Effect.Effect<VerifyResult, Pipeline.DefinitionError | RunError, StateStore> =>
+  Effect.scoped(verifyPipeline(pipeline, options)).pipe(
+    Effect.catchTags({
+      VerifyRefusal: (e) => Effect.fail(new RunError({ pipeline: pipeline.name, message: e.message })),
+      SinkError: (e) =>
+        Effect.gen(function* () {
+          const store = yield* StateStore
+          return yield* Effect.fail(runFailure(pipeline.name, store.location)(e))
+        }),
+      SourceError: (e) =>
+        Effect.gen(function* () {
+          const store = yield* StateStore
+          return yield* Effect.fail(runFailure(pipeline.name, store.location)(e))
+        }),
       StateStoreError: (e) =>
         Effect.gen(function* () {
           const store = yield* StateStore

@@ -98,6 +98,23 @@ export interface OwnedItem {
   readonly targetId: string
 }
 
+/**
+ * An owned item with its values as the target holds them, named and shaped as a mapping writes
+ * them (`title`, `companyId`, `contactIds`, Bitrix24 multi-fields as `PHONE: [{ VALUE, VALUE_TYPE }]`),
+ * so `verify` can compare them with what the mapping makes of the source record today.
+ */
+export interface OwnedValues extends OwnedItem {
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+/** What reading a target's owned items costs, before it starts: requests, and the time at the sink's rate. */
+export interface ReadCost {
+  readonly requests: number
+  readonly duration: Duration.Duration
+  /** How the sink reads, for the message (`crm.item.list, 50 items a page, 2 requests/s`). */
+  readonly how: string
+}
+
 export interface Connection<T extends Target = Target> {
   /**
    * What this connection writes to, without secrets: the system, and the account or app that
@@ -148,6 +165,19 @@ export interface Connection<T extends Target = Target> {
    * version 1): without it a pipeline cannot relink or adopt.
    */
   readonly listOwned?: ((target: T) => Stream.Stream<OwnedItem, SinkError>) | undefined
+  /**
+   * Like `listOwned`, with each item's values of these `fields` (names a mapping writes): what
+   * `verify` compares with the source. Read only, through the sink's rate limiter. Optional
+   * (added after version 1): without it a pipeline cannot be verified.
+   */
+  readonly readOwned?:
+    | ((target: T, fields: ReadonlyArray<string>) => Stream.Stream<OwnedValues, SinkError>)
+    | undefined
+  /**
+   * What `readOwned` costs for about these numbers of items, one number per target read
+   * (requests at the sink's rate, after what its burst allows). Optional, with `readOwned`.
+   */
+  readonly readCost?: ((itemsPerTarget: ReadonlyArray<number>) => ReadCost) | undefined
 }
 
 /** A sink definition: a value in a pipeline, connected when a run starts. */

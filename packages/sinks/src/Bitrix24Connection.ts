@@ -15,6 +15,8 @@
  *   (`internal/connection/find.ts`).
  * - `listOwned`: `crm.item.list` of every item carrying the originator, 50 per page, paged by
  *   `>id`, for `relink` and adoption (`internal/connection/owned.ts`).
+ * - `readOwned`: the same listing with the items' values, for `verify` (`select: ["*"]` when
+ *   multi-fields are compared, the only select that shows `fm`).
  * - `identity`: the portal and the webhook user or OAuth app, without secrets, which a
  *   pipeline's state is bound to.
  * - `plan`: `crm.item.fields` per type, unknown field names with the nearest real one, and an
@@ -82,6 +84,8 @@ export const make = (
       delete: Deletes.make(client, { dryRun }),
       find: Find.make(client, originator, typeFields),
       listOwned: Owned.make(client, originator, typeFields),
+      readOwned: Owned.makeRead(client, originator, typeFields),
+      readCost: Owned.readCost(client),
     }
     return connection
   })
