@@ -178,6 +178,18 @@ export interface Connection<T extends Target = Target> {
    * (requests at the sink's rate, after what its burst allows). Optional, with `readOwned`.
    */
   readonly readCost?: ((itemsPerTarget: ReadonlyArray<number>) => ReadCost) | undefined
+  /**
+   * What the target holds once these fields (references replaced by ids) are written, for
+   * `verify`: values the target derives as it shows them (Bitrix24: an empty primary contact
+   * next to a list of contacts is the list's first), and which fields are links. Optional:
+   * without it the fields are compared as mapped and the links are the fields holding references.
+   */
+  readonly expected?:
+    | ((
+        target: T,
+        fields: Readonly<Record<string, unknown>>,
+      ) => { readonly fields: Readonly<Record<string, unknown>>; readonly links: ReadonlySet<string> })
+    | undefined
 }
 
 /** A sink definition: a value in a pipeline, connected when a run starts. */

@@ -16,7 +16,8 @@
  * - `listOwned`: `crm.item.list` of every item carrying the originator, 50 per page, paged by
  *   `>id`, for `relink` and adoption (`internal/connection/owned.ts`).
  * - `readOwned`: the same listing with the items' values, for `verify` (`select: ["*"]` when
- *   multi-fields are compared, the only select that shows `fm`).
+ *   multi-fields are compared, the only select that shows `fm`); `expected` says what the portal
+ *   makes of written fields (links, primary links) (`internal/connection/expected.ts`).
  * - `identity`: the portal and the webhook user or OAuth app, without secrets, which a
  *   pipeline's state is bound to.
  * - `plan`: `crm.item.fields` per type, unknown field names with the nearest real one, and an
@@ -29,6 +30,7 @@ import type * as Sink from "@b24etl/core/Sink"
 import { Effect } from "effect"
 import type * as Bitrix24Client from "./Bitrix24Client.js"
 import * as Deletes from "./internal/connection/deletes.js"
+import * as Expected from "./internal/connection/expected.js"
 import * as Find from "./internal/connection/find.js"
 import * as Imports from "./internal/connection/imports.js"
 import * as Owned from "./internal/connection/owned.js"
@@ -86,6 +88,7 @@ export const make = (
       listOwned: Owned.make(client, originator, typeFields),
       readOwned: Owned.makeRead(client, originator, typeFields),
       readCost: Owned.readCost(client),
+      expected: Expected.make,
     }
     return connection
   })

@@ -21,7 +21,7 @@ import * as State from "../State.js"
 
 /** The line said before the portal is read: how many requests, and how long at the portal's rate. */
 export const renderEstimate = (pipeline: string, estimate: Runner.VerifyEstimate): string =>
-  `Verify pipeline ${pipeline}: reads the portal with about ${Format.plural(estimate.requests, "request")} (${estimate.how}), about ${Format.duration(estimate.durationMs)}; writes nothing`
+  `Verify pipeline ${pipeline}: reads the portal with about ${Format.plural(estimate.requests, "request")} (${estimate.how}), ${estimate.durationMs < 1_000 ? "within the portal's burst, at once" : `about ${Format.duration(estimate.durationMs)}`}; writes nothing`
 
 const headings: Readonly<Record<Runner.FindingKind, string>> = {
   missing: "MISSING",
@@ -79,11 +79,13 @@ export const render = (result: Runner.VerifyResult): string => {
   }
   lines.push("", `${Format.plural(result.findings.length, "difference")}:`)
   for (const kind of Object.keys(headings) as Array<Runner.FindingKind>) {
-    const found = result.findings.filter((f) => f.kind === kind)
+    const found = result.findings
+      .filter((f) => f.kind === kind)
+      .sort((a, b) => Format.naturalCompare(`${a.entity}:${a.key}`, `${b.entity}:${b.key}`))
     if (found.length === 0) continue
     lines.push("", `${headings[kind]} (${n(found.length)})`)
     const shown = found.slice(0, 50)
-    for (const f of shown) lines.push(`  ${f.entity}:${f.key}  ${f.message}  -> ${f.action}`)
+    for (const f of shown) lines.push(`  ${f.message} -> ${f.action}`)
     if (found.length > shown.length)
       lines.push(`  ... and ${n(found.length - shown.length)} more (--json lists every one)`)
   }

@@ -194,6 +194,10 @@ const compareEntity = (
   ids: ReadonlyMap<string, string>,
   letters: ReadonlyMap<string, { readonly dismissed: boolean; readonly code: string }>,
   sample: number | "all",
+  expect: (fields: Readonly<Record<string, unknown>>) => {
+    readonly fields: Readonly<Record<string, unknown>>
+    readonly links: ReadonlySet<string>
+  },
 ): { readonly findings: ReadonlyArray<Finding>; readonly compared: number } => {
   const findings: Array<Finding> = []
   const relinkHint = `\`pipeline relink ${pipeline} --entity ${name}\`, then \`pipeline run ${pipeline}\``
@@ -280,24 +284,37 @@ const compareEntity = (
   }
   // Links of every record, and the other fields of a sample, against its own item.
   const comparable: Array<string> = []
+  const expectedOf = (record: Prepared) => {
+    const resolved: Record<string, unknown> = {}
+    const unresolved: Array<Reference.Reference> = []
+    const links = new Set<string>()
+    for (const [field, value] of Object.entries({ ...record.fields, ...record.deferred })) {
+      if (!holdsReference(value)) {
+        resolved[field] = value
+        continue
+      }
+      const r = resolveLink(value, ids)
+      resolved[field] = r.value
+      unresolved.push(...r.unresolved)
+      links.add(field)
+    }
+    const held = expect(resolved)
+    for (const l of held.links) links.add(l)
+    return { fields: held.fields, links, unresolved }
+  }
   for (const [key, record] of source.live) {
     const row = rows.get(key)
     if (row?.status !== "created" || missingKeys.has(key)) continue
     const item = items.get(key)?.find((i) => i.targetId === row.targetId)
     if (item === undefined) continue
     comparable.push(key)
-    const all = { ...record.fields, ...record.deferred }
+    const expected = expectedOf(record)
     const links: Record<string, unknown> = {}
-    const unresolved: Array<Reference.Reference> = []
-    for (const [field, value] of Object.entries(all)) {
-      if (!holdsReference(value)) continue
-      const resolved = resolveLink(value, ids)
-      links[field] = resolved.value
-      unresolved.push(...resolved.unresolved)
-    }
+    for (const field of expected.links) if (field in expected.fields) links[field] = expected.fields[field]
     const differing = diffFields(links, item.fields)
     if (differing.length > 0) {
       const changed = row.payloadHash !== record.hash
+      const unresolved = expected.unresolved
       findings.push({
         kind: "link",
         entity: name,
@@ -315,9 +332,8 @@ const compareEntity = (
     const record = source.live.get(key)!
     const row = rows.get(key)!
     const item = items.get(key)!.find((i) => i.targetId === row.targetId)!
-    const all = { ...record.fields, ...record.deferred }
-    const linkFields = new Set(Object.keys(all).filter((f) => holdsReference(all[f])))
-    const differing = diffFields(all, item.fields, linkFields)
+    const expected = expectedOf(record)
+    const differing = diffFields(expected.fields, item.fields, expected.links)
     if (differing.length === 0) continue
     const changed = row.payloadHash !== record.hash
     findings.push({
@@ -461,6 +477,8 @@ export const verifyPipeline = (
             ids,
             new Map(letters.map((d) => [d.sourceKey, { dismissed: d.dismissedAt !== null, code: d.code }])),
             sample,
+            (fields) =>
+              sink.expected?.(pipeline.entities[name]!.to, fields) ?? { fields, links: new Set<string>() },
           )
       findings.push(...compared.findings)
       entities.push({
