@@ -5,9 +5,15 @@
  * source) it reports exactly those six, each once, and exits 1. It writes nothing to the portal.
  * Real processes, PostgreSQL state, the emulator over HTTP.
  */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Progress from "@b24etl/core/Progress"
+import * as Runner from "@b24etl/core/Runner"
+import * as StateStoreSql from "@b24etl/core/StateStoreSql"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { ConfigProvider, Effect, Layer } from "effect"
+import verifyShop from "./fixtures/pipelines/verify-shop.js"
 import * as Cli from "./support/cli.js"
 import * as Legacy from "./support/legacy.js"
 
@@ -192,6 +198,67 @@ describe("pipeline verify", () => {
             before,
             "verify changed nothing in the portal",
           )
+        }),
+      ),
+    300_000,
+  )
+
+  it.live(
+    "on every state dialect (PGlite, PostgreSQL, MariaDB): a clean migration matches, an item deleted by hand is missing",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const dir = mkdtempSync(join(tmpdir(), "b24etl-verify17-"))
+          yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+          const stores = [
+            ["PGlite", StateStoreSql.layerPglite(dir)],
+            ["PostgreSQL", Legacy.stateStore("postgres", "b24etl_e2e_verify17_dialect")],
+            ["MariaDB", Legacy.stateStore("mysql", "b24etl_e2e_verify17_dialect")],
+          ] as const
+          for (const [dialect, store] of stores) {
+            const portal = yield* Legacy.portal()
+            const config = ConfigProvider.fromMap(
+              new Map([
+                ["BITRIX24_WEBHOOK_URL", portal.webhookUrl],
+                ["BITRIX24_RATE", "unlimited"],
+              ]),
+            )
+            const outcome = yield* Effect.gen(function* () {
+              const report = yield* Runner.run(verifyShop)
+              assert.strictEqual(report.status, "succeeded", dialect)
+              const clean = yield* Runner.verify(verifyShop, { sample: "all" })
+              const company = yield* Runner.verify(verifyShop, { entities: ["company"] })
+              const [id] = portal.store.items(COMPANY).map((i) => i.id)
+              portal.store.delete(COMPANY, id!)
+              const after = yield* Runner.verify(verifyShop, { sample: "all" })
+              return { clean, company, after, id: String(id) }
+            }).pipe(
+              Effect.provide(Layer.merge(Layer.orDie(store), Progress.silent)),
+              Effect.withConfigProvider(config),
+            )
+            assert.isTrue(
+              Runner.verified(outcome.clean),
+              `${dialect}: ${JSON.stringify(outcome.clean.findings)}`,
+            )
+            assert.deepStrictEqual(
+              outcome.clean.entities.map((e) => [e.entity, e.source, e.idMap.created, e.portal, e.compared]),
+              [
+                ["company", 8, 8, 8, 8],
+                ["contact", 6, 6, 6, 6],
+                ["deal", 6, 6, 6, 6],
+              ],
+              dialect,
+            )
+            assert.deepStrictEqual(
+              outcome.company.entities.map((e) => e.entity),
+              ["company"],
+            )
+            assert.deepStrictEqual(
+              outcome.after.findings.map((f) => [f.kind, f.entity, f.targetIds[0]]),
+              [["missing", "company", outcome.id]],
+              dialect,
+            )
+          }
         }),
       ),
     300_000,

@@ -21,7 +21,7 @@ import * as State from "../State.js"
 
 /** The line said before the portal is read: how many requests, and how long at the portal's rate. */
 export const renderEstimate = (pipeline: string, estimate: Runner.VerifyEstimate): string =>
-  `Verify pipeline ${pipeline}: reads the portal with about ${Format.plural(estimate.requests, "request")} (${estimate.how}), ${estimate.durationMs < 1_000 ? "within the portal's burst, at once" : `about ${Format.duration(estimate.durationMs)}`}; writes nothing`
+  `Verify pipeline ${pipeline}: reads the portal with about ${Format.plural(estimate.requests, "request")} (${estimate.how}), ${estimate.durationMs < 1_000 ? "under a second" : `about ${Format.duration(estimate.durationMs)}`}; writes nothing`
 
 const headings: Readonly<Record<Runner.FindingKind, string>> = {
   missing: "MISSING",

@@ -158,7 +158,8 @@ const resolveLink = (
     if (!Reference.isReference(v)) return v
     const id = ids.get(recordKey(v.entity, v.key))
     if (id === undefined) unresolved.push(v)
-    return id
+    // Shown as the target shows its ids: numbers when they are.
+    return id !== undefined && /^\d+$/.test(id) ? Number(id) : id
   }
   return {
     value: Array.isArray(value) ? value.map(one).filter((v) => v !== undefined) : one(value),
