@@ -263,4 +263,41 @@ describe("pipeline verify", () => {
       ),
     300_000,
   )
+
+  it.live(
+    "Ctrl-C stops verify while it reads the portal: nothing compared, exit 1",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const dir = mkdtempSync(join(tmpdir(), "b24etl-verify17-sigint-"))
+          yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+          const portal = yield* Legacy.portal()
+          const env = {
+            PIPELINE_DIR: join(Cli.root, "test/fixtures/pipelines"),
+            BITRIX24_WEBHOOK_URL: portal.webhookUrl,
+            BITRIX24_RATE: "unlimited",
+            PIPELINE_STATE_URL: dir,
+          }
+          const run = yield* Effect.promise(() => Cli.start(["run", "verify-shop"], env).done)
+          assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+          // Slow answers keep the reading going long enough to interrupt it.
+          yield* portal.setLatency(2_000)
+          const verify = Cli.start(["verify", "verify-shop"], env)
+          yield* Effect.promise(async () => {
+            for (let i = 0; i < 3_000; i++) {
+              if (verify.output().includes("reads the portal with")) return
+              await new Promise((r) => setTimeout(r, 10))
+            }
+            throw new Error(`verify did not start: ${verify.output()}`)
+          })
+          verify.child.kill("SIGINT")
+          const stopped = yield* Effect.promise(() => verify.done)
+          assert.strictEqual(stopped.code, 1, stopped.stdout + stopped.stderr)
+          assert.include(stopped.stderr, "stopping: nothing was written")
+          assert.include(stopped.stdout, "Stopped before the comparison: nothing was compared.")
+          assert.notInclude(stopped.stdout, "Everything matches")
+        }),
+      ),
+    300_000,
+  )
 })

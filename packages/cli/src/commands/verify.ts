@@ -127,35 +127,41 @@ export const verify = Command.make(
             (args.json ? Console.error : Console.log)(renderEstimate(pipeline.name, estimate)),
           stop: Deferred.await(stop),
         }
-        const layer = State.layer(args.state)
-        // Ctrl-C stops the reading; nothing was written, so nothing needs finishing.
-        const result = yield* Effect.uninterruptibleMask((restore) =>
+        // Ctrl-C interrupts this fiber: verify is told to stop (its reading halts) and what it
+        // answers is still printed, inside the mask, as `run` does. Verify is a daemon so the
+        // signal does not reach it directly.
+        yield* Effect.uninterruptibleMask((restore) =>
           Effect.gen(function* () {
             const fiber = yield* Effect.forkDaemon(
-              restore(Runner.verify(pipeline, options).pipe(Effect.provide(layer))),
+              restore(Runner.verify(pipeline, options).pipe(Effect.provide(State.layer(args.state)))),
             )
             const first = yield* Effect.exit(restore(Fiber.await(fiber)))
-            if (Exit.isSuccess(first)) return yield* first.value
-            yield* Console.error("stopping: nothing was written (interrupt again to quit at once)")
-            yield* Deferred.succeed(stop, undefined)
-            return yield* yield* Fiber.await(fiber)
+            let exit: Exit.Exit<Runner.VerifyResult, unknown>
+            if (Exit.isSuccess(first)) exit = first.value
+            else {
+              yield* Console.error("stopping: nothing was written (interrupt again to quit at once)")
+              yield* Deferred.succeed(stop, undefined)
+              exit = yield* Fiber.await(fiber)
+            }
+            if (Exit.isFailure(exit)) return yield* exit
+            const result = exit.value
+            yield* Console.log(args.json ? JSON.stringify(result, null, 2) : `\n${render(result)}`)
+            const actions = new Set(result.findings.map((f) => f.action))
+            if (!args.json && actions.size > 0)
+              yield* Console.log(
+                `\nWhat to do: ${[...actions]
+                  .map((a) =>
+                    a === "delete in portal"
+                      ? "delete the items named in the portal"
+                      : a === "relink"
+                        ? `\`${invocation} relink ${pipeline.name} --entity <entity>\`, then \`${invocation} run ${pipeline.name}\``
+                        : `\`${invocation} ${a} ${pipeline.name}\``,
+                  )
+                  .join("; ")}.`,
+              )
+            yield* setExitCode(Runner.verified(result) ? 0 : 1)
           }),
         )
-        yield* Console.log(args.json ? JSON.stringify(result, null, 2) : `\n${render(result)}`)
-        const actions = new Set(result.findings.map((f) => f.action))
-        if (!args.json && actions.size > 0)
-          yield* Console.log(
-            `\nWhat to do: ${[...actions]
-              .map((a) =>
-                a === "delete in portal"
-                  ? "delete the items named in the portal"
-                  : a === "relink"
-                    ? `\`${invocation} relink ${pipeline.name} --entity <entity>\`, then \`${invocation} run ${pipeline.name}\``
-                    : `\`${invocation} ${a} ${pipeline.name}\``,
-              )
-              .join("; ")}.`,
-          )
-        yield* setExitCode(Runner.verified(result) ? 0 : 1)
       }),
       { json: args.json },
     ),
