@@ -4,6 +4,9 @@
  * finishes after a SIGKILL when started again, and a run afterwards creates everything again.
  * Real processes, real PostgreSQL state, the emulator over HTTP.
  */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Cli from "./support/cli.js"
@@ -157,6 +160,46 @@ describe("pipeline undo", () => {
             const origins = ours(type).map((i) => String(i.originId))
             assert.strictEqual(new Set(origins).size, origins.length, `type ${type}: no origin id twice`)
           }
+        }),
+      ),
+    300_000,
+  )
+
+  it.live(
+    "Ctrl-C stops undo after the batch in flight and still prints what it did (exit 1)",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const dir = mkdtempSync(join(tmpdir(), "b24etl-verify17-undo-sigint-"))
+          yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+          const portal = yield* Legacy.portal()
+          const env = {
+            PIPELINE_DIR: join(Cli.root, "test/fixtures/pipelines"),
+            BITRIX24_WEBHOOK_URL: portal.webhookUrl,
+            BITRIX24_RATE: "unlimited",
+            PIPELINE_STATE_URL: dir,
+          }
+          const run = yield* Effect.promise(() => Cli.start(["run", "verify-shop"], env).done)
+          assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+          const deals = portal.store.items(DEAL).length
+          // Slow answers: the press comes while the deals' batch is on its way.
+          yield* portal.setLatency(1_500)
+          const undo = Cli.start(["undo", "verify-shop", "--yes"], env)
+          yield* Effect.promise(async () => {
+            for (let i = 0; i < 6_000; i++) {
+              if (portal.store.items(DEAL).length < deals) return
+              await new Promise((r) => setTimeout(r, 10))
+            }
+            throw new Error(`undo did not start deleting: ${undo.output()}`)
+          })
+          undo.child.kill("SIGINT")
+          const stopped = yield* Effect.promise(() => undo.done)
+          assert.strictEqual(stopped.code, 1, stopped.stdout + stopped.stderr)
+          assert.include(stopped.stderr, "stopping: finishing the batch in flight")
+          assert.include(stopped.stdout, "(stopped before the end)")
+          assert.include(stopped.stdout, "again finishes the job")
+          assert.strictEqual(portal.store.items(DEAL).length, 0, "the deals' batch finished")
+          assert.strictEqual(portal.store.items(COMPANY).length, 8, "the companies were not reached")
         }),
       ),
     300_000,

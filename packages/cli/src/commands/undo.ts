@@ -150,39 +150,45 @@ export const undo = Command.make(
           stop: Deferred.await(stop),
         }
         const layer = Layer.merge(State.layer(args.state), Progress.silent)
-        // Ctrl-C tells the undo to stop after the batch in flight (recorded), as a run does.
-        const result = yield* Effect.uninterruptibleMask((restore) =>
+        // What undo answered, printed with its exit code.
+        const finish = (result: Runner.UndoResult) =>
+          Effect.gen(function* () {
+            if (refused && !args.yes && !interactive)
+              return yield* new CliError({
+                message: `refusing to undo without --yes when not on a terminal (or with --json): nothing was deleted. Check the counts (\`${invocation} undo ${pipeline.name} --dry-run\`), then add --yes`,
+              })
+            yield* Console.log(args.json ? JSON.stringify(result, null, 2) : render(result))
+            const unfinished = result.interrupted || result.entities.some((e) => e.failed.length > 0)
+            if (!args.json && unfinished)
+              yield* Console.log(
+                `\nNext: \`${invocation} undo ${pipeline.name}${run ? ` --run ${run}` : ""}\` again finishes the job.`,
+              )
+            else if (
+              !args.json &&
+              result.confirmed &&
+              !result.dryRun &&
+              result.entities.some((e) => e.deleted > 0)
+            )
+              yield* Console.log(
+                `\nNext: \`${invocation} run ${pipeline.name}\` creates these records again, when wanted.`,
+              )
+            yield* setExitCode(unfinished || !result.confirmed ? 1 : 0)
+          })
+        // Ctrl-C tells the undo to stop after the batch in flight (recorded), as a run does; what
+        // it answers is still printed, inside the mask (outside, the interrupted fiber would stop
+        // before printing).
+        yield* Effect.uninterruptibleMask((restore) =>
           Effect.gen(function* () {
             const fiber = yield* Effect.forkDaemon(
               restore(Runner.undo(pipeline, options).pipe(Effect.provide(layer))),
             )
             const first = yield* Effect.exit(restore(Fiber.await(fiber)))
-            if (Exit.isSuccess(first)) return yield* first.value
+            if (Exit.isSuccess(first)) return yield* finish(yield* first.value)
             yield* Console.error("stopping: finishing the batch in flight (interrupt again to quit at once)")
             yield* Deferred.succeed(stop, undefined)
-            return yield* yield* Fiber.await(fiber)
+            return yield* finish(yield* yield* Fiber.await(fiber))
           }),
         )
-        if (refused && !args.yes && !interactive)
-          return yield* new CliError({
-            message: `refusing to undo without --yes when not on a terminal (or with --json): nothing was deleted. Check the counts (\`${invocation} undo ${pipeline.name} --dry-run\`), then add --yes`,
-          })
-        yield* Console.log(args.json ? JSON.stringify(result, null, 2) : render(result))
-        const unfinished = result.interrupted || result.entities.some((e) => e.failed.length > 0)
-        if (!args.json && unfinished)
-          yield* Console.log(
-            `\nNext: \`${invocation} undo ${pipeline.name}${run ? ` --run ${run}` : ""}\` again finishes the job.`,
-          )
-        else if (
-          !args.json &&
-          result.confirmed &&
-          !result.dryRun &&
-          result.entities.some((e) => e.deleted > 0)
-        )
-          yield* Console.log(
-            `\nNext: \`${invocation} run ${pipeline.name}\` creates these records again, when wanted.`,
-          )
-        yield* setExitCode(unfinished || !result.confirmed ? 1 : 0)
       }),
       { json: args.json },
     ),
