@@ -155,7 +155,9 @@ export const verify = Command.make(
                       ? "delete the items named in the portal"
                       : a === "relink"
                         ? `\`${invocation} relink ${pipeline.name} --entity <entity>\`, then \`${invocation} run ${pipeline.name}\``
-                        : `\`${invocation} ${a} ${pipeline.name}\``,
+                        : a === "retry"
+                          ? `\`${invocation} failures ${pipeline.name}\`, then \`${invocation} retry ${pipeline.name}\``
+                          : `\`${invocation} ${a} ${pipeline.name}\``,
                   )
                   .join("; ")}.`,
               )

@@ -278,7 +278,7 @@ const compareEntity = (
       targetIds: [],
       message:
         letter !== undefined
-          ? `${name}:${key} is not in the portal: it is in the dead letters (${letter.code}); see \`pipeline failures ${pipeline}\`, then \`pipeline retry ${pipeline}\``
+          ? `${name}:${key} is not in the portal: it is in the dead letters (${letter.code}, \`pipeline failures ${pipeline}\`)`
           : `${name}:${key} is not in the portal${row?.status === "deleted" ? " (its item was deleted)" : ""}: the next \`pipeline run ${pipeline}\` writes it`,
       action: letter !== undefined ? "retry" : "run",
     })
@@ -289,6 +289,8 @@ const compareEntity = (
     const resolved: Record<string, unknown> = {}
     const unresolved: Array<Reference.Reference> = []
     const links = new Set<string>()
+    // What each link field names in the source, for the message: `company:1`.
+    const names = new Map<string, string>()
     for (const [field, value] of Object.entries({ ...record.fields, ...record.deferred })) {
       if (!holdsReference(value)) {
         resolved[field] = value
@@ -298,10 +300,12 @@ const compareEntity = (
       resolved[field] = r.value
       unresolved.push(...r.unresolved)
       links.add(field)
+      const refs = (Array.isArray(value) ? value : [value]).filter(Reference.isReference)
+      names.set(field, refs.map((x) => `${x.entity}:${x.key}`).join(", "))
     }
     const held = expect(resolved)
     for (const l of held.links) links.add(l)
-    return { fields: held.fields, links, unresolved }
+    return { fields: held.fields, links, unresolved, names }
   }
   for (const [key, record] of source.live) {
     const row = rows.get(key)
@@ -322,7 +326,7 @@ const compareEntity = (
         key,
         targetIds: [item.targetId],
         fields: differing,
-        message: `${name}:${key} (item ${item.targetId}) links differ from what the source's references resolve to today: ${differing.map((d) => d.text).join("; ")}${unresolved.length > 0 ? ` (not in the id map: ${unresolved.map((r) => `${r.entity}:${r.key}`).join(", ")})` : ""}${changed ? "; the record changed since it was written" : "; the portal was changed"}`,
+        message: `${name}:${key} (item ${item.targetId}) links differ from what the source's references resolve to today: ${differing.map((d) => `${d.text}${expected.names.has(d.field) ? ` (the source links ${expected.names.get(d.field)})` : ""}`).join("; ")}${unresolved.length > 0 ? ` (not in the id map: ${unresolved.map((r) => `${r.entity}:${r.key}`).join(", ")})` : ""}${changed ? "; the record changed since it was written" : "; the portal was changed"}`,
         action: unresolved.length > 0 ? "run" : changed ? "run --full" : "relink",
       })
     }
