@@ -208,6 +208,18 @@ const compareEntity = (
     const known = row !== undefined && row.status !== "deleted" && row.targetId !== null
     const itemIds = found.map((i) => i.targetId).sort(byId)
     if (row?.status === "pending") continue // the next run finds it by its identity
+    if (!known && itemIds.length > 1) {
+      // Several items and no row: relink holds such a record back (DUPLICATE_IN_TARGET) until one is left.
+      findings.push({
+        kind: "duplicate",
+        entity: name,
+        key,
+        targetIds: itemIds,
+        message: `${name}:${key} is ${itemIds.length} items in the portal (${itemIds.join(", ")}) and the id map knows none of them: delete all but one, then ${relinkHint}`,
+        action: "delete in portal",
+      })
+      continue
+    }
     if (!known) {
       const inSource = source.live.has(key)
       findings.push({
@@ -269,6 +281,8 @@ const compareEntity = (
   for (const key of source.live.keys()) {
     const row = rows.get(key)
     if (row !== undefined && row.status !== "deleted") continue
+    // In the portal without a row: reported above as extra or duplicate.
+    if ((items.get(key)?.length ?? 0) > 0) continue
     const letter = letters.get(storableKey(key))
     if (letter?.dismissed) continue
     findings.push({
@@ -449,7 +463,9 @@ export const verifyPipeline = (
             // Entity names never hold ":", so the first one ends the entity (keys may hold it).
             const at = item.originId.indexOf(":")
             const entity = at > 0 ? item.originId.slice(0, at) : ""
-            // An identity naming no entity of this target belongs to its first entity's extras.
+            // Another entity's item (one not verified now) is none of this verify's business; an
+            // identity naming no entity of the pipeline belongs to the target's first entity's extras.
+            if (!group.entities.includes(entity) && order.includes(entity)) return
             const owner = group.entities.includes(entity) ? entity : group.entities[0]!
             const key = group.entities.includes(entity) ? item.originId.slice(at + 1) : item.originId
             const byKey = itemsOf.get(owner)!
