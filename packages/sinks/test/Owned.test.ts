@@ -120,3 +120,58 @@ describe("listOwned", () => {
       }),
   )
 })
+
+describe("readOwned", () => {
+  it.scopedLive(
+    "the originator's items with the mapped fields' values; phones as the mapping writes them (fm only with select *)",
+    () =>
+      Effect.gen(function* () {
+        const emulator = yield* portal({ rateLimit: { burst: 0 } })
+        const mine = yield* connect(webhookSink(emulator), { originator: "legacy-crm" })
+        yield* mine.create(
+          Bitrix24.company,
+          items("company", 60, (i) => ({
+            title: `Mine ${i}`,
+            PHONE: Bitrix24.phones([`+49 30 ${100 + i}`, { value: `+49 170 ${i}`, type: "MOBILE" }]),
+          })),
+        )
+        yield* emulator.seed(4, { title: "Made by hand" })
+        const before = yield* methodCount(emulator, "crm.item.list")
+        const read = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(mine.readOwned!(Bitrix24.company, ["PHONE", "title"])),
+        )
+        assert.strictEqual(read.length, 60)
+        assert.strictEqual((yield* methodCount(emulator, "crm.item.list")) - before, 2, "pages of 50 and 10")
+        const seventh = read.find((r) => r.originId === "company:7")!
+        assert.strictEqual(seventh.fields.title, "Mine 7")
+        assert.deepStrictEqual(seventh.fields.PHONE, [
+          { VALUE: "+49 30 107", VALUE_TYPE: "WORK" },
+          { VALUE: "+49 170 7", VALUE_TYPE: "MOBILE" },
+        ])
+        // Without multi-fields only the fields named are read.
+        const titles = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(mine.readOwned!(Bitrix24.company, ["title"])),
+        )
+        assert.deepStrictEqual(Object.keys(titles[0]!.fields), ["title"])
+        // The cost said before: a page per 50 and one more, plus the type's fields.
+        const cost = mine.readCost!([60])
+        assert.strictEqual(cost.requests, 3)
+        assert.include(cost.how, "crm.item.list, 50 items a page")
+      }),
+  )
+
+  it.scopedLive("expected: link fields named, an empty primary contact is the first of the list", () =>
+    Effect.gen(function* () {
+      const emulator = yield* portal({ rateLimit: { burst: 0 } })
+      const sink = yield* connect(webhookSink(emulator), { originator: "legacy-crm" })
+      const held = sink.expected!(Bitrix24.deal, {
+        title: "Deal",
+        companyId: 4,
+        contactId: null,
+        contactIds: [7, 9],
+      })
+      assert.deepStrictEqual(held.fields, { title: "Deal", companyId: 4, contactId: 7, contactIds: [7, 9] })
+      assert.deepStrictEqual([...held.links].sort(), ["companyId", "contactId", "contactIds"])
+    }),
+  )
+})
