@@ -439,7 +439,11 @@ export const verifyPipeline = (
     if (options.onEstimate) yield* options.onEstimate(estimate)
 
     let stopping = false
-    const halt = options.stop === undefined ? Effect.never : options.stop
+    // Whichever reading sees the stop first marks it, so no comparison runs on half a reading.
+    const halt =
+      options.stop === undefined
+        ? Effect.never
+        : options.stop.pipe(Effect.zipRight(Effect.sync(() => (stopping = true))), Effect.asVoid)
     if (options.stop)
       yield* options.stop.pipe(Effect.zipRight(Effect.sync(() => (stopping = true))), Effect.forkScoped)
 
