@@ -171,11 +171,12 @@ export const sqliteFile = "state.sqlite"
  * directory lock as PGlite.
  *
  * SQLite is `node-sqlite3-wasm`: SQLite compiled to WebAssembly, so the install builds nothing
- * and downloads nothing beyond the npm registry, on Node 20, 22 and 24 alike. Measured on the
- * 30-record demo run (`bench/startup.ts`, this 2-core machine): about 1.6 s and 100 MB, against
- * 7.9 s and 540 MB on PGlite. better-sqlite3 (native) fetches its prebuilt binary from GitHub,
- * so offline, and in `test/package.test.ts`'s plain `npm install`, it compiles SQLite from source
- * with node-gyp; `node:sqlite` does not exist on Node 20.
+ * and downloads nothing beyond the npm registry, on Node 20, 22 and 24 alike. Measured with
+ * `bench/startup.ts` (a 30-record first run of the installed command, one round on the shared
+ * 2-core machine): 5.3 s and 254 MB, against 7.7 s and 564 MB on PGlite and 3.0 s and 204 MB
+ * with PostgreSQL state. better-sqlite3 (native) fetches its prebuilt binary from GitHub, so
+ * offline, and in `test/package.test.ts`'s plain `npm install`, it compiles SQLite from source
+ * with node-gyp at every install; `node:sqlite` does not exist on Node 20.
  *
  * Settings, and why:
  * - `locking_mode = exclusive`, then `journal_mode = wal`: the directory lock already keeps a
