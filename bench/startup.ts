@@ -2,8 +2,9 @@
  * Start-up of the installed `pipeline` command (compiled JavaScript, as a user runs it from
  * `node_modules/.bin/pipeline`, not through pnpm): median wall time and peak memory (max RSS) of
  * `--help`, `list`, and a first run of a 30-record pipeline (10 companies, 20 contacts) with the
- * embedded state store (PGlite) and with PostgreSQL state, next to `node -e 0` measured in the
- * same run. Each run starts from empty state (a new directory or database), as a first run does.
+ * embedded state store (SQLite, the default; PGlite, chosen with `pglite:`) and with PostgreSQL
+ * state, next to `node -e 0` measured in the same run. Each run starts from empty state (a new
+ * directory or database), as a first run does.
  *
  *   pnpm tsx bench/startup.ts                      # builds, packs and installs into a temporary project
  *   pnpm tsx bench/startup.ts --project /tmp/p     # an installed project (`pipeline init` + npm install)
@@ -172,9 +173,14 @@ const cases: ReadonlyArray<{
   { name: "pipeline --help", command: [bin, "--help"] },
   { name: "pipeline list", command: [bin, "list"] },
   {
-    name: "run, 30 records, embedded state (PGlite)",
+    name: "run, 30 records, embedded state (SQLite, default)",
     command: [bin, "run", "crm"],
-    before: async (i) => ({ PIPELINE_STATE_URL: join(states, `state-${i}`) }),
+    before: async (i) => ({ PIPELINE_STATE_URL: join(states, `sqlite-${i}`) }),
+  },
+  {
+    name: "run, 30 records, embedded state (pglite:)",
+    command: [bin, "run", "crm"],
+    before: async (i) => ({ PIPELINE_STATE_URL: `pglite:${join(states, `pglite-${i}`)}` }),
   },
   {
     name: "run, 30 records, PostgreSQL state",

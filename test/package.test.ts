@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -221,6 +222,7 @@ describe("b24etl as published", () => {
       "/fast-check/",
       "/kysely/",
       "/@electric-sql/pglite/",
+      "/node-sqlite3-wasm/",
       "/pg/",
       "/mysql2/",
       "/tsx/",
@@ -254,6 +256,8 @@ describe("b24etl as published", () => {
       ]),
     )
     expect(created).toEqual({ company: [9, 1], contact: [20, 0] })
+    // The embedded default is SQLite (node-sqlite3-wasm, installed from the registry with nothing to build).
+    expect(existsSync(join(project, ".pipeline/state/state.sqlite"))).toBe(true)
   })
 })
 

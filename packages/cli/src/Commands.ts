@@ -46,7 +46,7 @@ export interface CommandSpec {
 /** The environment variables the command line and the bundled pipelines read. */
 export const environment = {
   PIPELINE_STATE_URL:
-    "where the state is kept: postgres://…, mysql://… or a directory for the embedded store (default .pipeline/state)",
+    "where the state is kept: postgres://…, mysql://…, or a directory for the embedded store (SQLite; sqlite:<dir> or pglite:<dir> to choose) (default .pipeline/state)",
   PIPELINE_DIR: "another directory of pipeline files, searched before pipelines/",
   BITRIX24_WEBHOOK_URL:
     "the portal's inbound webhook, https://<portal>/rest/<user id>/<code>/ (for pipelines writing with Bitrix24.fromEnv(), as migrate-legacy; without it migrate-legacy writes to a local emulator)",

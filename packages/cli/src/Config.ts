@@ -4,12 +4,13 @@
  */
 import { Config, Option, Redacted } from "effect"
 
-/** The embedded state store used when nothing else is configured: PGlite files in this directory. */
+/** The embedded state store used when nothing else is configured: SQLite (or the PGlite it already holds) in this directory. */
 export const defaultStateUrl = ".pipeline/state"
 
 /**
  * `PIPELINE_STATE_URL`: where the state is kept. `postgres://…` or `mysql://…` (the URL may hold a
- * password, so it is `Redacted`), or a directory for the embedded PGlite store. Default `.pipeline/state`.
+ * password, so it is `Redacted`), or a directory for the embedded store (`sqlite:<dir>` / `pglite:<dir>`
+ * to choose its database). Default `.pipeline/state`.
  */
 export const stateUrl: Config.Config<Redacted.Redacted<string>> = Config.redacted("PIPELINE_STATE_URL").pipe(
   Config.withDefault(Redacted.make(defaultStateUrl)),

@@ -6,7 +6,7 @@ import * as CliConfig from "./Config.js"
 
 /**
  * The state store layer; `flag` is the `--state` option, which wins over the environment.
- * The SQL store and its drivers (PGlite, pg, mysql2) load only when a command needs the state,
+ * The SQL store and its drivers (SQLite or PGlite, pg, mysql2) load only when a command needs the state,
  * so `list`, `plan` and `--help` start faster.
  */
 export const layer = (

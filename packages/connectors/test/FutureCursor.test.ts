@@ -22,7 +22,7 @@ import * as Databases from "./support/databases.js"
 
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-future-cursor-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
-const state = Layer.merge(Layer.orDie(StateStoreSql.layerPglite(stateDir)), Progress.silent)
+const state = Layer.merge(Layer.orDie(StateStoreSql.layerEmbedded(stateDir)), Progress.silent)
 
 interface Engine {
   readonly name: string

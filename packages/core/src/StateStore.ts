@@ -5,7 +5,8 @@ import type { SourceKey } from "./SourceKey.js"
 
 /**
  * The state store: everything a run needs to resume without duplicates, in one database that
- * users can query with plain SQL (PostgreSQL, MySQL/MariaDB, or embedded PGlite by default).
+ * users can query with plain SQL (PostgreSQL, MySQL/MariaDB, or embedded SQLite by default; embedded
+ * PGlite for state directories made before SQLite was the default).
  *
  * Tables (see `internal/state/migrations.ts`): `runs`, `checkpoints`, `id_map`, `dead_letters`, `locks`,
  * and `schema_migrations`. The id map is the checkpoint that matters: a record whose key is
@@ -128,7 +129,7 @@ export interface BatchCommit {
 }
 
 export interface StateStore {
-  readonly dialect: "postgres" | "mysql" | "pglite"
+  readonly dialect: "postgres" | "mysql" | "pglite" | "sqlite"
   /** Where the state is, for messages: a directory or a URL with the password hidden. */
   readonly location: string
 

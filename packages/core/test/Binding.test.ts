@@ -120,7 +120,7 @@ describe("binding rules", () => {
 
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-binding-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
-const StoreLayer = Layer.merge(StateStoreSql.layerPglite(stateDir), Progress.silent)
+const StoreLayer = Layer.merge(StateStoreSql.layerEmbedded(stateDir), Progress.silent)
 
 /** A memory sink that says which portal it writes to. */
 const at = (target: ReturnType<typeof MemorySink.make>, identity: string): Sink.Sink => ({

@@ -26,7 +26,8 @@ const stateDir = mkdtempSync(join(tmpdir(), "b24etl-records-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
 
 const stores: ReadonlyArray<readonly [string, Layer.Layer<StateStore>]> = [
-  ["PGlite", Layer.orDie(StateStoreSql.layerPglite(stateDir))],
+  ["SQLite", Layer.orDie(StateStoreSql.layerSqlite(join(stateDir, "sqlite")))],
+  ["PGlite", Layer.orDie(StateStoreSql.layerPglite(join(stateDir, "pglite")))],
   [
     "PostgreSQL",
     Layer.scoped(

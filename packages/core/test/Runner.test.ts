@@ -73,10 +73,10 @@ const setup = () => {
   return { data, target, pipeline, name }
 }
 
-/** One embedded state store for the file (PGlite starts in seconds); every test has its own pipeline name. */
+/** One embedded state store for the file (the default, SQLite); every test has its own pipeline name. */
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-runner-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
-const StoreLayer = Layer.merge(StateStoreSql.layerPglite(stateDir), Progress.silent)
+const StoreLayer = Layer.merge(StateStoreSql.layerEmbedded(stateDir), Progress.silent)
 const withStore = <A, E>(effect: Effect.Effect<A, E, StateStore | Progress.Progress>) => effect
 
 layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it) => {

@@ -17,7 +17,7 @@ import * as MemorySource from "./fixtures/MemorySource.js"
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-scheduler-run-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
 
-layer(Layer.merge(StateStoreSql.layerPglite(stateDir), Progress.silent), { timeout: 120_000 })(
+layer(Layer.merge(StateStoreSql.layerEmbedded(stateDir), Progress.silent), { timeout: 120_000 })(
   "Scheduler with the runner (TestClock)",
   (it) => {
     it.effect(

@@ -23,7 +23,7 @@ import * as StateStoreSql from "../src/StateStoreSql.js"
 import * as StateDrivers from "./fixtures/StateDrivers.js"
 
 /**
- * One contract suite, run against PostgreSQL, MariaDB and PGlite. Each dialect gets its own
+ * One contract suite, run against PostgreSQL, MariaDB, SQLite and PGlite. Each dialect gets its own
  * database (`b24etl_state_test`, or a temporary directory), created and dropped by the suite.
  */
 
@@ -39,7 +39,7 @@ class Harness extends Context.Tag("test/StateStore/Harness")<
     readonly another: Option.Option<Effect.Effect<StateStoreSql.SqlStateStore, StateStoreError, Scope.Scope>>
     /**
      * Migrates an empty database and starts again. Server databases get a second fresh database
-     * that two stores open at once; a PGlite directory belongs to one process, so it is opened,
+     * that two stores open at once; an embedded directory belongs to one process, so it is opened,
      * closed and reopened.
      */
     readonly migrations: Effect.Effect<void, StateStoreError, Scope.Scope>
@@ -113,30 +113,59 @@ const serverHarness = (
     }),
   )
 
-const pgliteHarness = Layer.scoped(
-  Harness,
-  Effect.gen(function* () {
-    // A directory that does not exist yet: the store creates it, as for a fresh clone.
-    const dir = join(yield* tempDir, ".pipeline", "state")
-    const first = yield* Effect.scoped(
-      Effect.gen(function* () {
-        const store = yield* StateStoreSql.makePglite(dir)
-        yield* store.commit({ pipeline: "migrations", entity: "e", created: [], checkpoint: { id: 7 } })
-        return store.migrated
-      }),
-    )
-    const queries: Array<string> = []
-    const store = yield* StateStoreSql.makeFromUrl(dir, {}, { onQuery: (sql) => queries.push(sql) })
-    const migrations = Effect.gen(function* () {
-      assert.deepStrictEqual(first, [1, 2, 3])
-      assert.deepStrictEqual(store.migrated, [])
-      assert.deepStrictEqual(yield* versions(store), [1, 2, 3])
-      // What the first opening wrote is still there after closing and reopening the directory.
-      assert.deepStrictEqual(yield* store.checkpoint("migrations", "e"), Option.some({ id: 7 }))
-    })
-    return { store, queries, url: dir, another: Option.none(), migrations }
-  }),
-)
+/**
+ * An embedded store in a directory that does not exist yet, as for a fresh clone: SQLite is what
+ * a plain directory gets; PGlite is what a directory made by an older release holds, and a plain
+ * directory holding it stays on it.
+ */
+const embeddedHarness = (kind: "sqlite" | "pglite") =>
+  Layer.scoped(
+    Harness,
+    Effect.gen(function* () {
+      const dir = join(yield* tempDir, ".pipeline", "state")
+      const first = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store =
+            kind === "sqlite"
+              ? yield* StateStoreSql.makeFromUrl(dir, {})
+              : yield* StateStoreSql.makePglite(dir)
+          assert.strictEqual(store.dialect, kind)
+          yield* store.commit({ pipeline: "migrations", entity: "e", created: [], checkpoint: { id: 7 } })
+          return store.migrated
+        }),
+      )
+      // A store made by the first release (schema version 1) is brought up to date on open.
+      const upgraded =
+        kind === "sqlite"
+          ? yield* Effect.gen(function* () {
+              yield* Effect.promise(async () => {
+                const { Database } = (await import("node-sqlite3-wasm")).default
+                const db = new Database(join(dir, StateStoreSql.sqliteFile))
+                // The store's file is in WAL mode, which this build opens only with an exclusive lock.
+                db.exec(`pragma locking_mode = exclusive; drop table credentials; drop table bindings;
+                  alter table dead_letters drop column dismissed_at;
+                  delete from schema_migrations where version in (2, 3)`)
+                db.close()
+              })
+              return yield* Effect.scoped(
+                Effect.map(StateStoreSql.makeFromUrl(`sqlite:${dir}`, {}), (s) => s.migrated),
+              )
+            })
+          : [2, 3]
+      const queries: Array<string> = []
+      const store = yield* StateStoreSql.makeFromUrl(dir, {}, { onQuery: (sql) => queries.push(sql) })
+      const migrations = Effect.gen(function* () {
+        assert.deepStrictEqual(first, [1, 2, 3])
+        assert.deepStrictEqual(upgraded, [2, 3])
+        assert.strictEqual(store.dialect, kind)
+        assert.deepStrictEqual(store.migrated, [])
+        assert.deepStrictEqual(yield* versions(store), [1, 2, 3])
+        // What the first opening wrote is still there after closing and reopening the directory.
+        assert.deepStrictEqual(yield* store.checkpoint("migrations", "e"), Option.some({ id: 7 }))
+      })
+      return { store, queries, url: dir, another: Option.none(), migrations }
+    }),
+  )
 
 const keys = (prefix: string, n: number, from = 0) =>
   Array.from({ length: n }, (_, i) => `${prefix}${from + i}`)
@@ -374,7 +403,7 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
   )
 
   it.effect(
-    "PostgreSQL and PGlite analyze id_map as the rows written double; MySQL keeps its own statistics",
+    "PostgreSQL and PGlite analyze id_map as the rows written double; MySQL and SQLite need not",
     () =>
       Effect.gen(function* () {
         const { queries, store } = yield* Harness
@@ -392,7 +421,7 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
             })),
           )
         const analyses = queries.filter((q) => /^analyze id_map/i.test(q.trim())).length
-        if (store.dialect === "mysql") assert.strictEqual(analyses, 0)
+        if (store.dialect === "mysql" || store.dialect === "sqlite") assert.strictEqual(analyses, 0)
         else assert.isAtLeast(analyses, 1)
         yield* store.reset("statistics")
       }),
@@ -880,21 +909,32 @@ const contract = (it: Vitest.MethodsNonLive<Harness | StateStore>) => {
       const { store, url: own } = yield* Harness
       // The other spelling of each scheme, from a Redacted config value.
       const alias = own.replace(/^postgres:/, "postgresql:").replace(/^mysql:/, "mariadb:")
-      if (store.dialect !== "pglite") {
+      const embedded = store.dialect === "pglite" || store.dialect === "sqlite"
+      if (!embedded) {
         const again = yield* StateStoreSql.makeFromUrl(Redacted.make(alias), StateDrivers.drivers)
         assert.strictEqual(again.dialect, store.dialect)
         assert.deepStrictEqual(yield* versions(again), [1, 2, 3])
       }
-      if (store.dialect === "pglite") {
-        // A PGlite directory is one process's: opening it again while it is open is refused.
-        const busy = yield* Effect.flip(StateStoreSql.makeFromUrl(own, {}))
-        assert.include(busy.message, `is open in process ${process.pid}`)
+      if (embedded) {
+        // An embedded directory is one process's: opening it again while it is open is refused,
+        // however it is named.
+        for (const url of [own, `${store.dialect}:${own}`, `${store.dialect}://${own}`]) {
+          const busy = yield* Effect.flip(StateStoreSql.makeFromUrl(url, {}))
+          assert.include(busy.message, `is open in process ${process.pid}`)
+        }
+        // Naming the other embedded database is refused before anything is opened.
+        const other = store.dialect === "sqlite" ? "pglite" : "sqlite"
+        const wrong = yield* Effect.flip(StateStoreSql.makeFromUrl(`${other}:${own}`, {}))
+        assert.include(
+          wrong.message,
+          `${own} holds ${store.dialect === "sqlite" ? "SQLite" : "PGlite"} state`,
+        )
         assert.deepStrictEqual(yield* versions(store), [1, 2, 3])
       }
-      const unsupported = yield* Effect.flip(StateStoreSql.makeFromUrl("sqlite://etl:pw@x/state.db", {}))
+      const unsupported = yield* Effect.flip(StateStoreSql.makeFromUrl("mongodb://etl:pw@x/state", {}))
       assert.include(unsupported.message, "unsupported state store URL")
       assert.notInclude(unsupported.message, "pw@")
-      if (store.dialect !== "pglite") {
+      if (!embedded) {
         // Nothing listens on port 9: opening fails, and neither location nor message shows the password.
         const url = `${store.dialect}://etl:hunter2secret@127.0.0.1:9/state`
         const error = yield* Effect.flip(StateStoreSql.makeFromUrl(url, StateDrivers.drivers))
@@ -926,4 +966,5 @@ const mariadb = serverHarness("mysql", StateDrivers.mysqlDatabase)
 
 layer(withStore(postgres), { timeout: "60 seconds" })("StateStore (PostgreSQL)", contract)
 layer(withStore(mariadb), { timeout: "60 seconds" })("StateStore (MariaDB)", contract)
-layer(withStore(pgliteHarness), { timeout: "60 seconds" })("StateStore (PGlite)", contract)
+layer(withStore(embeddedHarness("sqlite")), { timeout: "60 seconds" })("StateStore (SQLite)", contract)
+layer(withStore(embeddedHarness("pglite")), { timeout: "60 seconds" })("StateStore (PGlite)", contract)

@@ -20,7 +20,7 @@ import { connect, fastRetry, items, portal, webhookSink } from "./support.js"
 
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-sinks-history-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
-const StoreLayer = Layer.merge(StateStoreSql.layerPglite(stateDir), Progress.silent)
+const StoreLayer = Layer.merge(StateStoreSql.layerEmbedded(stateDir), Progress.silent)
 
 type Account = {
   readonly id: number

@@ -19,7 +19,7 @@ import { fastRetry, methodCount, portal } from "./support.js"
 
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-sinks-migration-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
-const StoreLayer = Layer.merge(StateStoreSql.layerPglite(stateDir), Progress.silent)
+const StoreLayer = Layer.merge(StateStoreSql.layerEmbedded(stateDir), Progress.silent)
 
 type Item = Record<string, unknown> & { readonly id: number }
 

@@ -21,7 +21,7 @@ import { fastRetry, portal } from "./support.js"
 
 const stateDir = mkdtempSync(join(tmpdir(), "b24etl-sinks-spa-"))
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }))
-const StoreLayer = Layer.merge(StateStoreSql.layerPglite(stateDir), Progress.silent)
+const StoreLayer = Layer.merge(StateStoreSql.layerEmbedded(stateDir), Progress.silent)
 
 const PROJECTS = 1220
 const MILESTONES = 1222

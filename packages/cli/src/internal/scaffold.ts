@@ -161,8 +161,8 @@ BITRIX24_WEBHOOK_URL=
 # Batches in flight to the portal
 # BITRIX24_CONCURRENCY=4
 
-# Where the state is kept (id map, checkpoints, dead letters): a directory for the embedded store,
-# or postgres://... / mysql://... (mariadb://...)
+# Where the state is kept (id map, checkpoints, dead letters): a directory for the embedded store
+# (SQLite), or postgres://... / mysql://... (mariadb://...)
 # PIPELINE_STATE_URL=.pipeline/state
 # Another directory of pipeline files, searched before pipelines/
 # PIPELINE_DIR=

@@ -10,8 +10,8 @@ import type { Json } from "../../Json.js"
 import type { Database, Kind } from "./schema.js"
 
 /**
- * What the store's writes share across dialects: PostgreSQL and PGlite (`on conflict`) against
- * MySQL (`on duplicate key update`), statement sizes, and JSON kept as text on all of them.
+ * What the store's writes share across dialects: PostgreSQL, PGlite and SQLite (`on conflict`)
+ * against MySQL (`on duplicate key update`), statement sizes, and JSON kept as text on all of them.
  */
 
 /** The database, or a transaction on it: every write helper takes either. */
@@ -19,7 +19,7 @@ export type Db = Kysely<Database> | Transaction<Database>
 
 /**
  * On a key conflict, `columns` take the incoming row's values (`values(c)` on MySQL,
- * `excluded.c` on PostgreSQL and PGlite), and `also` sets the rest.
+ * `excluded.c` on PostgreSQL, PGlite and SQLite), and `also` sets the rest.
  */
 export const upsert = <T extends keyof Database>(
   kind: Kind,

@@ -3,9 +3,11 @@ import { hostname } from "node:os"
 
 /**
  * PGlite opens a data directory that another process has open without a word, and two writers
- * corrupt it. So the embedded store takes `<directory>.lock` (created exclusively, holding the
- * owner's host and pid) for as long as it is open. A lock whose process is gone (killed, crashed)
- * is stale and taken over.
+ * corrupt it; SQLite in WAL mode with an exclusive lock (see `makeSqlite`) keeps its WAL index in
+ * the process's memory, so it must be the only process too, and its own lock (a directory beside
+ * the file) stays behind when the process is killed. So the embedded store takes
+ * `<directory>.lock` (created exclusively, holding the owner's host and pid) for as long as it is
+ * open. A lock whose process is gone (killed, crashed) is stale and taken over.
  */
 export interface DirectoryLock {
   readonly path: string

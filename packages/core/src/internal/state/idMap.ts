@@ -47,16 +47,20 @@ const toEntry = (row: IdMapRow): IdMapEntry => ({
   updatedAt: Time.fromSql(row.updated_at),
 })
 
+/** PostgreSQL and PGlite: arrays through `unnest`, not `values` lists. */
+const usesArrays = (kind: Kind) => kind === "postgres" || kind === "pglite"
+
 /**
- * Id-map rows per statement. MySQL gets multi-row `values` lists; PostgreSQL gets one array per
+ * Id-map rows per statement. MySQL and SQLite get multi-row `values` lists (SQLite binds at most
+ * 32,766 parameters: 2,000 rows of 9 columns stay well under); PostgreSQL gets one array per
  * column through `unnest` (a 2,000-row `values` list costs its planner ~20 times as much), so its
  * statements are bigger.
  */
-const rowsPerStatement = (kind: Kind) => (kind === "mysql" ? 2_000 : 10_000)
+const rowsPerStatement = (kind: Kind) => (usesArrays(kind) ? 10_000 : 2_000)
 
-/** Inserts id-map rows in one statement: a `values` list on MySQL, arrays through `unnest` on PostgreSQL. */
+/** Inserts id-map rows in one statement: a `values` list on MySQL and SQLite, arrays through `unnest` on PostgreSQL. */
 const insertRows = (db: Db, kind: Kind, rows: ReadonlyArray<IdMapInsert>) => {
-  if (kind === "mysql") return db.insertInto("id_map").values([...rows])
+  if (!usesArrays(kind)) return db.insertInto("id_map").values([...rows])
   const column = (name: (typeof insertColumns)[number]) => rows.map((r) => r[name] ?? null)
   return db
     .insertInto("id_map")
@@ -168,14 +172,15 @@ export const moveStatus = async (
  * autovacuums; a server's autovacuum lags a bulk load) it looks keys up through the status
  * index, reading every row of the entity: ~25 times slower at 200,000 rows (`bench/runner.ts`).
  * So the store analyzes `id_map` itself each time the rows it wrote have doubled since the
- * last analysis: a handful of times over a whole migration. MySQL's InnoDB keeps its own.
+ * last analysis: a handful of times over a whole migration. MySQL's InnoDB keeps its own; SQLite
+ * without statistics prefers the index that matches the most `=`/`in` terms, the primary key.
  */
 const statistics = (db: Kysely<Database>, kind: Kind) => {
   let writtenSinceAnalyze = 0
   let writtenAtAnalyze = 0
   let analyzing = false
   return async (written: number) => {
-    if (kind === "mysql") return
+    if (!usesArrays(kind)) return
     writtenSinceAnalyze += written
     if (analyzing || writtenSinceAnalyze < Math.max(1_000, writtenAtAnalyze)) return
     analyzing = true

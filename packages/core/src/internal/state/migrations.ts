@@ -6,7 +6,8 @@ import * as Time from "./time.js"
  * Versioned migrations of the state tables. Each one is idempotent (`if not exists`), so a start
  * interrupted half-way through on MySQL (where DDL commits implicitly) simply finishes the job the
  * next time. Starts are serialised: PostgreSQL and PGlite run every pending migration in one
- * transaction under an advisory lock; MySQL holds a named `GET_LOCK` for the duration.
+ * transaction under an advisory lock; MySQL holds a named `GET_LOCK` for the duration; SQLite
+ * runs them in one write transaction (`begin immediate`), which its file lock serialises.
  */
 export interface Migration {
   readonly version: number
@@ -23,7 +24,8 @@ const types = (kind: Kind) => ({
   short: sql`varchar(64)`,
   json: kind === "mysql" ? sql`longtext` : sql`text`,
   text: sql`text`,
-  timestamp: kind === "mysql" ? sql`datetime(3)` : sql`timestamp(3)`,
+  // SQLite has no date type: the UTC text `time.ts` writes, which sorts as it compares.
+  timestamp: kind === "mysql" ? sql`datetime(3)` : kind === "sqlite" ? sql`text` : sql`timestamp(3)`,
   integer: sql`integer`,
 })
 
@@ -74,7 +76,7 @@ const createIndex = async (
     .execute()
 }
 
-/** `add column if not exists` is not MySQL syntax either (MariaDB and PostgreSQL have it). */
+/** `add column if not exists` is not MySQL or SQLite syntax (MariaDB and PostgreSQL have it). */
 const addColumn = async (
   db: Db,
   kind: Kind,
@@ -87,6 +89,12 @@ const addColumn = async (
       select count(*) as n from information_schema.columns
       where table_schema = database() and table_name = ${table} and column_name = ${column}`.execute(db)
     if (Number(existing.rows[0]?.n ?? 0) > 0) return
+    await sql`alter table ${sql.table(table)} add column ${sql.ref(column)} ${type}`.execute(db)
+    return
+  }
+  if (kind === "sqlite") {
+    const existing = await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(db)
+    if (existing.rows.some((r) => r.name === column)) return
     await sql`alter table ${sql.table(table)} add column ${sql.ref(column)} ${type}`.execute(db)
     return
   }
@@ -252,6 +260,7 @@ export const migrate = async (
   kind: Kind,
   now: number,
 ): Promise<ReadonlyArray<Migration>> => {
+  if (kind === "sqlite") return db.transaction().execute((trx) => applyPending(trx, kind, now))
   if (kind !== "mysql") {
     return db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${sql.lit(advisoryLockKey)})`.execute(trx)

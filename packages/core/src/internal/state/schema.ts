@@ -97,4 +97,4 @@ export interface Database {
   readonly bindings: BindingsTable
 }
 
-export type Kind = "postgres" | "mysql" | "pglite"
+export type Kind = "postgres" | "mysql" | "pglite" | "sqlite"

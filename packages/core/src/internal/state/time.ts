@@ -10,10 +10,17 @@ export const toSql = (millis: number): string =>
   new Date(millis).toISOString().replace("T", " ").replace("Z", "")
 
 /** A timestamp column read as UTC ISO text, formatted by the database so `DateStyle` cannot change it. */
-export const read = (kind: Kind, column: Expression<unknown>): RawBuilder<string> =>
-  kind === "mysql"
-    ? sql<string>`date_format(${column}, '%Y-%m-%dT%H:%i:%s.%f')`
-    : sql<string>`to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS')`
+export const read = (kind: Kind, column: Expression<unknown>): RawBuilder<string> => {
+  switch (kind) {
+    case "mysql":
+      return sql<string>`date_format(${column}, '%Y-%m-%dT%H:%i:%s.%f')`
+    case "sqlite":
+      // SQLite keeps the text as written; `%f` is seconds with milliseconds.
+      return sql<string>`strftime('%Y-%m-%dT%H:%M:%f', ${column})`
+    default:
+      return sql<string>`to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS')`
+  }
+}
 
 export const fromSql = (text: string): Date => new Date(`${text}Z`)
 
