@@ -117,7 +117,7 @@ const makeModel = () => {
 
 /**
  * Plain lines for logs: every `interval` one line per running entity, one line when an entity
- * ends, and the runner's notes as they come, each stamped with the time (UTC). Time is read from
+ * ends, the runner's notes and the target's waits as they come, each stamped with the time (UTC). Time is read from
  * `Clock`, so `TestClock` drives it in tests.
  */
 export const makeLines = (options: {
@@ -149,7 +149,16 @@ export const makeLines = (options: {
           yield* stamped(finishedLine(entity, state, now))
         }),
       note: (message) => stamped(message),
-      waiting: (wait) => withNow((now) => model.wait(wait, now)),
+      // A log says when a wait begins, not only in the next periodic line; waits that only
+      // prolong the one shown (each request in flight announces it) are not repeated.
+      waiting: (wait) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const shown = model.currentWait(now)
+          model.wait(wait, now)
+          if (shown === undefined || shown.what !== wait.what || wait.untilMs - shown.untilMs >= 1_000)
+            yield* stamped(waitingText(wait, now))
+        }),
     } satisfies Progress.Progress
   })
 

@@ -99,9 +99,19 @@ describe("ProgressDisplay.lines", () => {
           what: "the portal's operating-time window: crm.item.batchImport",
           untilMs: until,
         }).pipe(Effect.provideService(Progress.Progress, progress))
-        yield* TestClock.adjust("5 seconds")
+        // Said at once, and not again for the same wait announced by another request.
         assert.strictEqual(
           (yield* lines)[2],
+          `${at(10)}waiting for the portal's operating-time window: crm.item.batchImport until ${ProgressDisplay.clockTime(until)}, 9m 00s`,
+        )
+        yield* Progress.waiting({
+          what: "the portal's operating-time window: crm.item.batchImport",
+          untilMs: until,
+        }).pipe(Effect.provideService(Progress.Progress, progress))
+        assert.strictEqual((yield* lines).length, 3)
+        yield* TestClock.adjust("5 seconds")
+        assert.strictEqual(
+          (yield* lines)[3],
           `${at(15)}company: done 1,000/2,000 (50%) · created 1,000 · updated 0 · unchanged 0 · failed 0 · skipped 0 · read 1,000 · 100/s · waiting for the portal's operating-time window: crm.item.batchImport until ${ProgressDisplay.clockTime(until)}, 8m 55s · ETA 9m 05s`,
         )
         // Past its end the wait is no longer shown.
