@@ -173,6 +173,10 @@ const sendUpdates = (ctx: RunContext, er: EntityRun, batch: ReadonlyArray<Update
     yield* er.bump({ updated: written.length, failed: rejected.length })
   })
 
+/** A batch the stop kept back: its records are read again by the next run, so this one does not count them as read. */
+const unlessUnsent = <E, R>(er: EntityRun, records: number, send: Effect.Effect<boolean, E, R>) =>
+  Effect.tap(send, (sent) => (sent ? Effect.void : er.bump({ read: -records })))
+
 /**
  * Sends a chunk's creates and updates in the sink's batch sizes, at most the sink's `concurrency`
  * at a time, and commits each batch as it completes. An entity created `inOrder` sends its creates
@@ -189,12 +193,12 @@ export const writeChunk = (
     [
       Effect.forEach(
         chunked(creates, ctx.sink.batchSize),
-        (b) => ctx.sendBatch(b.length, sendCreates(ctx, er, b)),
+        (b) => unlessUnsent(er, b.length, ctx.sendBatch(b.length, sendCreates(ctx, er, b))),
         { concurrency: er.entity.inOrder === true ? 1 : "unbounded" },
       ),
       Effect.forEach(
         chunked(updates, ctx.sink.updateBatchSize),
-        (b) => ctx.sendBatch(b.length, sendUpdates(ctx, er, b)),
+        (b) => unlessUnsent(er, b.length, ctx.sendBatch(b.length, sendUpdates(ctx, er, b))),
         { concurrency: "unbounded" },
       ),
     ],
