@@ -4,6 +4,7 @@
  * - `lines`: a plain line per running entity every few seconds and when an entity ends, for logs and CI;
  * - `silent`: nothing, for `--json` where only the final report is printed.
  */
+import * as EntityProgress from "@b24etl/core/EntityProgress"
 import * as Progress from "@b24etl/core/Progress"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
@@ -11,7 +12,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { CliProgress } from "./internal/cliProgress.js"
@@ -26,99 +26,139 @@ export interface Output {
 
 export const Output = Context.GenericTag<Output>("@b24etl/cli/ProgressDisplay/Output")
 
-/** What the display knows of one entity. */
-export interface EntityState {
-  readonly total: number | undefined
-  readonly counters: Progress.Counters
-  readonly startedAt: number
+/** What the display knows of one entity (core's model: counters, recent rate, time left). */
+export type EntityState = EntityProgress.EntityProgress
+
+/** A time of day on the user's clock: `04:04:00`. */
+export const clockTime = (ms: number): string =>
+  new Date(ms).toLocaleTimeString("en-GB", {
+    hour12: false,
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  })
+
+/** `waiting for the portal's operating-time window: crm.item.batchImport until 04:04:00, 9m 00s`. */
+export const waitingText = (wait: Progress.Waiting, now: number): string =>
+  `waiting for ${wait.what} until ${clockTime(wait.untilMs)}, ${Format.duration(wait.untilMs - now)}`
+
+/** `450/1,000 (45%)`, or `450` without a total: the records done (not merely read). */
+const doneOfTotal = (state: EntityState): string => {
+  const done = EntityProgress.done(state.counters)
+  const ratio = EntityProgress.ratio(state)
+  return ratio === undefined
+    ? Format.count(done)
+    : `${Format.count(done)}/${Format.count(state.total ?? 0)} (${Math.floor(ratio * 100)}%)`
 }
 
-const written = (c: Progress.Counters) => c.created + c.updated
-
-/** Records per second and the time left, when they can be told. */
-export const speed = (
-  state: EntityState,
-  now: number,
-): { readonly rate: number | undefined; readonly etaMs: number | undefined } => {
-  const elapsed = (now - state.startedAt) / 1_000
-  const rate = elapsed > 0 ? state.counters.read / elapsed : undefined
-  const etaMs =
-    state.total !== undefined && rate !== undefined && rate > 0
-      ? (Math.max(0, state.total - state.counters.read) / rate) * 1_000
-      : undefined
-  return { rate, etaMs }
-}
-
-/** The line for an entity still running: `company: read 300/1,000 (30%) · written 280 · … · 60/s · ETA 12s`. */
-export const runningLine = (entity: string, state: EntityState, now: number): string => {
-  const c = state.counters
-  const { rate, etaMs } = speed(state, now)
-  const read =
-    state.total === undefined
-      ? `read ${Format.count(c.read)}`
-      : `read ${Format.count(c.read)}/${Format.count(state.total)} (${state.total === 0 ? 100 : Math.floor((c.read / state.total) * 100)}%)`
-  const parts = [
-    read,
-    `written ${Format.count(written(c))}`,
+/** The outcomes so far: `created 400 · updated 30 · unchanged 10 · failed 10 · skipped 0`. */
+const outcomes = (c: Progress.Counters, separator: string): string =>
+  [
+    `created ${Format.count(c.created)}`,
+    `updated ${Format.count(c.updated)}`,
     `unchanged ${Format.count(c.unchanged)}`,
     `failed ${Format.count(c.failed)}`,
+    `skipped ${Format.count(c.skipped)}`,
+  ].join(separator)
+
+/** The current rate, the wait if any, and the time left: `60/s · ETA 9.2s`. */
+const pace = (state: EntityState, now: number, wait: Progress.Waiting | undefined): ReadonlyArray<string> => {
+  const rate = EntityProgress.rate(state, now)
+  const eta = EntityProgress.eta(state, now, wait)
+  return [
     rate === undefined ? undefined : `${Format.count(Math.round(rate))}/s`,
-    etaMs === undefined ? undefined : `ETA ${Format.duration(etaMs)}`,
-  ]
-  return `${entity}: ${parts.filter((p) => p !== undefined).join(" · ")}`
+    wait === undefined ? undefined : waitingText(wait, now),
+    eta === undefined ? undefined : `ETA ${Format.duration(eta)}`,
+  ].filter((p): p is string => p !== undefined)
 }
+
+/**
+ * The line for an entity still running: `company: done 450/1,000 (45%) · created 400 · updated 30
+ * · unchanged 10 · failed 10 · skipped 0 · read 500 · 60/s · ETA 9.2s`; while the target makes the
+ * run wait, the wait and when it ends come before the ETA.
+ */
+export const runningLine = (
+  entity: string,
+  state: EntityState,
+  now: number,
+  wait?: Progress.Waiting | undefined,
+): string =>
+  `${entity}: ${[
+    `done ${doneOfTotal(state)}`,
+    outcomes(state.counters, " · "),
+    `read ${Format.count(state.counters.read)}`,
+    ...pace(state, now, wait),
+  ].join(" · ")}`
 
 /** The line when an entity ends: everything it did and how long it took. */
 export const finishedLine = (entity: string, state: EntityState, now: number): string => {
   const c = state.counters
-  return `${entity}: done in ${Format.duration(now - state.startedAt)} · read ${Format.count(c.read)} · created ${Format.count(c.created)} · updated ${Format.count(c.updated)} · unchanged ${Format.count(c.unchanged)} · skipped ${Format.count(c.skipped)} · failed ${Format.count(c.failed)}`
+  return `${entity}: done in ${Format.duration(now - state.startedAt)} · read ${Format.count(c.read)} · ${outcomes(c, " · ")}`
+}
+
+/** What every display keeps: the running entities and the waits the target announced. */
+const makeModel = () => {
+  const entities = new Map<string, EntityState>()
+  let waits: ReadonlyArray<Progress.Waiting> = []
+  return {
+    entities,
+    start: (entity: string, total: number | undefined, now: number) =>
+      entities.set(entity, EntityProgress.start(total, now)),
+    advance: (entity: string, delta: Partial<Progress.Counters>, now: number) => {
+      const state = entities.get(entity)
+      if (state !== undefined) entities.set(entity, EntityProgress.advance(state, delta, now))
+    },
+    wait: (wait: Progress.Waiting, now: number) => {
+      waits = [...waits.filter((w) => w.untilMs > now), wait]
+    },
+    currentWait: (now: number) => EntityProgress.currentWait(waits, now),
+  }
 }
 
 /**
- * Plain lines: every `interval` one line per running entity, one line when an entity ends, and
- * the runner's notes as they come. Time is read from `Clock`, so `TestClock` drives it in tests.
+ * Plain lines for logs: every `interval` one line per running entity, one line when an entity
+ * ends, the runner's notes and the target's waits as they come, each stamped with the time (UTC). Time is read from
+ * `Clock`, so `TestClock` drives it in tests.
  */
 export const makeLines = (options: {
   readonly write: (line: string) => Effect.Effect<void>
   readonly interval: Duration.DurationInput
 }): Effect.Effect<Progress.Progress, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const running = yield* Ref.make(new Map<string, EntityState>())
+    const model = makeModel()
+    const stamped = (line: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        options.write(`${Format.timestamp(new Date(now))} ${line}`),
+      )
     const report = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      for (const [entity, state] of yield* Ref.get(running))
-        yield* options.write(runningLine(entity, state, now))
+      const wait = model.currentWait(now)
+      for (const [entity, state] of [...model.entities]) yield* stamped(runningLine(entity, state, now, wait))
     })
     yield* Effect.forkScoped(Effect.schedule(report, Schedule.spaced(options.interval)))
-    const update = (entity: string, f: (s: EntityState) => EntityState) =>
-      Ref.update(running, (m) => {
-        const state = m.get(entity)
-        return state === undefined ? m : new Map(m).set(entity, f(state))
-      })
+    const withNow = (f: (now: number) => void) => Clock.currentTimeMillis.pipe(Effect.map(f))
     return {
-      start: (entity, total) =>
-        Clock.currentTimeMillis.pipe(
-          Effect.flatMap((now) =>
-            Ref.update(running, (m) =>
-              new Map(m).set(entity, { total, counters: Progress.emptyCounters, startedAt: now }),
-            ),
-          ),
-        ),
-      advance: (entity, delta) =>
-        update(entity, (s) => ({ ...s, counters: Progress.add(s.counters, delta) })),
+      start: (entity, total) => withNow((now) => model.start(entity, total, now)),
+      advance: (entity, delta) => withNow((now) => model.advance(entity, delta, now)),
       finish: (entity) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
-          const state = (yield* Ref.get(running)).get(entity)
+          const state = model.entities.get(entity)
           if (state === undefined) return
-          yield* Ref.update(running, (m) => {
-            const next = new Map(m)
-            next.delete(entity)
-            return next
-          })
-          yield* options.write(finishedLine(entity, state, now))
+          model.entities.delete(entity)
+          yield* stamped(finishedLine(entity, state, now))
         }),
-      note: (message) => options.write(message),
+      note: (message) => stamped(message),
+      // A log says when a wait begins, not only in the next periodic line; waits that only
+      // prolong the one shown (each request in flight announces it) are not repeated.
+      waiting: (wait) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const shown = model.currentWait(now)
+          model.wait(wait, now)
+          if (shown === undefined || shown.what !== wait.what || wait.untilMs - shown.untilMs >= 1_000)
+            yield* stamped(waitingText(wait, now))
+        }),
     } satisfies Progress.Progress
   })
 
@@ -131,38 +171,32 @@ export const lines = (
 const BAR_WIDTH = 12
 
 /**
- * One bar's line, compact enough for an 80-column terminal:
- * `company  ██████░░░░░░  45% 450/1,000  written 430  unchanged 10  failed 10  60/s  ETA 9.2s`.
+ * One bar's line: `company  █████░░░░░░░  45% 450/1,000  created 400  updated 30  unchanged 10
+ * failed 10  skipped 0  60/s  ETA 9.2s`, the bar and the count being the records done; while
+ * waiting, the wait before the ETA.
  */
-export const barLine = (entity: string, state: EntityState, now: number, done: boolean): string => {
+export const barLine = (
+  entity: string,
+  state: EntityState,
+  now: number,
+  done: boolean,
+  wait?: Progress.Waiting | undefined,
+): string => {
   const c = state.counters
-  const ratio =
-    state.total === undefined ? undefined : state.total === 0 ? 1 : Math.min(1, c.read / state.total)
+  const ratio = EntityProgress.ratio(state)
+  const filled = ratio === undefined ? 0 : Math.round(ratio * BAR_WIDTH)
   const bar =
     ratio === undefined
       ? ""
-      : `${"█".repeat(Math.round(ratio * BAR_WIDTH))}${"░".repeat(BAR_WIDTH - Math.round(ratio * BAR_WIDTH))} ${String(Math.floor(ratio * 100)).padStart(3)}% `
-  const read =
+      : `${"█".repeat(filled)}${"░".repeat(BAR_WIDTH - filled)} ${String(Math.floor(ratio * 100)).padStart(3)}% `
+  const count =
     state.total === undefined
-      ? `read ${Format.count(c.read)}`
-      : `${Format.count(c.read)}/${Format.count(state.total)}`
-  const { rate, etaMs } = speed(state, now)
+      ? `done ${Format.count(EntityProgress.done(c))}`
+      : `${Format.count(EntityProgress.done(c))}/${Format.count(state.total)}`
   const parts = done
-    ? [
-        `created ${Format.count(c.created)}`,
-        `updated ${Format.count(c.updated)}`,
-        `unchanged ${Format.count(c.unchanged)}`,
-        `failed ${Format.count(c.failed)}`,
-        `in ${Format.duration(now - state.startedAt)}`,
-      ]
-    : [
-        `written ${Format.count(written(c))}`,
-        `unchanged ${Format.count(c.unchanged)}`,
-        `failed ${Format.count(c.failed)}`,
-        rate === undefined ? undefined : `${Format.count(Math.round(rate))}/s`,
-        etaMs === undefined ? undefined : `ETA ${Format.duration(etaMs)}`,
-      ]
-  return `${entity}  ${bar}${read}  ${parts.filter((p) => p !== undefined).join("  ")}`
+    ? [outcomes(c, "  "), `in ${Format.duration(now - state.startedAt)}`]
+    : [outcomes(c, "  "), ...pace(state, now, wait)]
+  return `${entity}  ${bar}${count}  ${parts.join("  ")}`
 }
 
 /** Live bars, one per entity, redrawn in place on `stream`; notes are printed above them. */
@@ -186,18 +220,25 @@ export const bars = (
         ),
         (m) => Effect.sync(() => m.stop()),
       )
-      const shown = new Map<
-        string,
-        { state: EntityState; bar: ReturnType<typeof multi.create>; done: boolean }
-      >()
+      const model = makeModel()
+      const shown = new Map<string, { bar: ReturnType<typeof multi.create>; done: boolean }>()
       // Known names align the bars from the start; the width only grows for names not announced.
       let nameWidth = Math.max(0, ...entities.map((e) => e.length))
       const render = (entity: string, now: number) => {
         const e = shown.get(entity)
-        if (e === undefined) return
-        e.bar.update(e.state.counters.read, { line: barLine(entity.padEnd(nameWidth), e.state, now, e.done) })
+        const state = model.entities.get(entity)
+        if (e === undefined || state === undefined) return
+        e.bar.update(EntityProgress.done(state.counters), {
+          line: barLine(
+            entity.padEnd(nameWidth),
+            state,
+            now,
+            e.done,
+            e.done ? undefined : model.currentWait(now),
+          ),
+        })
       }
-      // Rate and ETA move even while nothing is read (a rate-limit pause): refresh them every second.
+      // Rate, wait and ETA move even while nothing is written (a pause for the portal's limits): refresh them every second.
       yield* Effect.forkScoped(
         Effect.schedule(
           Clock.currentTimeMillis.pipe(
@@ -213,16 +254,13 @@ export const bars = (
         start: (entity, total) =>
           withNow((now) => {
             nameWidth = Math.max(nameWidth, entity.length)
-            const state = { total, counters: Progress.emptyCounters, startedAt: now }
-            const bar = multi.create(total ?? 0, 0, { line: "" })
-            shown.set(entity, { state, bar, done: false })
+            model.start(entity, total, now)
+            shown.set(entity, { bar: multi.create(total ?? 0, 0, { line: "" }), done: false })
             render(entity, now)
           }),
         advance: (entity, delta) =>
           withNow((now) => {
-            const e = shown.get(entity)
-            if (e === undefined) return
-            e.state = { ...e.state, counters: Progress.add(e.state.counters, delta) }
+            model.advance(entity, delta, now)
             render(entity, now)
           }),
         finish: (entity) =>
@@ -233,6 +271,11 @@ export const bars = (
             render(entity, now)
           }),
         note: (message) => Effect.sync(() => multi.log(`${message}\n`)),
+        waiting: (wait) =>
+          withNow((now) => {
+            model.wait(wait, now)
+            for (const [entity, e] of shown) if (!e.done) render(entity, now)
+          }),
       } satisfies Progress.Progress
     }),
   )

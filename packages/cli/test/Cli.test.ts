@@ -226,19 +226,23 @@ describe("pipeline (child process)", () => {
   it("SIGINT stops a run: batches in flight are committed and the interrupted report printed, exit 1", {
     timeout: TIMEOUT,
   }, async () => {
-    const marker = join(p.dir, "reading")
+    const sinkFile = join(p.dir, "sink-slow.json")
     const r = await p.cli(["run", "slow"], {
       onSpawn: (pid) => {
+        // Once a batch is written (before it, a stop leaves nothing to write: what was read stays unread).
         const poll = setInterval(() => {
-          if (existsSync(marker)) {
+          if (existsSync(sinkFile)) {
             clearInterval(poll)
-            setTimeout(() => process.kill(pid, "SIGINT"), 300)
+            process.kill(pid, "SIGINT")
           }
-        }, 50)
+        }, 20)
       },
     })
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain("stopping: finishing the batches in flight")
+    expect(r.stderr).toContain("interrupted: reading stops now (press Ctrl-C again to quit at once)")
+    expect(`${r.stdout}${r.stderr}`).toMatch(
+      /stopping: (finishing \d+ batch(es)? \([\d,]+ records\)…|no batch in flight)/,
+    )
     expect(r.stdout).toContain("Status: interrupted")
     const written = Object.keys(readSinkFile(join(p.dir, "sink-slow.json")).items.row ?? {}).length
     expect(written).toBeGreaterThan(0)

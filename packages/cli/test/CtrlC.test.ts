@@ -49,7 +49,8 @@ describe("Ctrl-C (child process, Bitrix24 emulator)", () => {
           )
           const output = `${r.stdout}\n${r.stderr}`
           assert.strictEqual(r.code, 1, output)
-          assert.include(r.stderr, "stopping: finishing the batches in flight", output)
+          assert.include(r.stderr, "interrupted: reading stops now", output)
+          assert.match(output, /stopping: (finishing \d+ batch(es)? \([\d,]+ records\)…|no batch in flight)/)
           assert.notInclude(r.stderr, "quitting at once", output)
           assert.include(r.stdout, "Status: interrupted", output)
           const row = /^company\s+company\s+(\d[\d,]*)\s+(\d[\d,]*)/m.exec(r.stdout)
@@ -67,5 +68,76 @@ describe("Ctrl-C (child process, Bitrix24 emulator)", () => {
         }),
       ),
     180_000,
+  )
+
+  // As a user presses Ctrl-C at a terminal: `pnpm pipeline run` in a process group of its own, and
+  // SIGINT to the whole group, so pnpm and the node process running the command both get it (and
+  // pnpm forwards its own). Reading stops at once: only the batches in flight are written after the
+  // press, the run commits them, reports and exits 1 with its lock released, and the next run
+  // reads the rest from the checkpoint without creating anything twice.
+  it.live(
+    "SIGINT to the process group of `pnpm pipeline run`: batches in flight only, report, exit 1, the next run resumes",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          // Latency keeps batches in flight; plain imports of 50 keep the run going long enough.
+          const portal = yield* Emulator.make({ rateLimit: { burst: 0 }, latencyMs: 300 })
+          const p = project()
+          p.writePipeline("portal.ts", Pipelines.portal)
+          const marker = join(p.dir, "reading")
+          const env = {
+            BITRIX24_WEBHOOK_URL: portal.webhookUrl,
+            BITRIX24_RATE: "unlimited",
+            BITRIX24_PACKING: "off",
+            BITRIX24_CONCURRENCY: "2",
+          }
+          let atPress = 0
+          const r = yield* Effect.promise(() =>
+            p.cli(["run", join(p.dir, "pipelines", "portal.ts")], {
+              viaPnpm: true,
+              detached: true,
+              env,
+              onSpawn: (group) => {
+                const poll = setInterval(() => {
+                  if (existsSync(marker) && portal.store.items(COMPANY).length >= 300) {
+                    clearInterval(poll)
+                    atPress = portal.store.items(COMPANY).length
+                    process.kill(-group, "SIGINT")
+                  }
+                }, 10)
+              },
+            }),
+          )
+          const output = `${r.stdout}\n${r.stderr}`
+          assert.strictEqual(r.code, 1, output)
+          assert.include(r.stderr, "interrupted: reading stops now", output)
+          assert.notInclude(r.stderr, "quitting at once", output)
+          const finishing = /stopping: finishing (\d+) batch(?:es)? \(([\d,]+) records\)…/.exec(output)
+          assert.isNotNull(finishing, output)
+          // Two batches of 50 at a time: at most those the press found sending (and one the
+          // signal's delivery may have let start) reach the portal after it.
+          assert.isAtMost(Number(finishing![1]), 2, output)
+          const written = portal.store.items(COMPANY).length
+          assert.isAtLeast(atPress, 300)
+          assert.isAtMost(written - atPress, 4 * 50, `pressed at ${atPress}, written ${written}\n${output}`)
+          assert.include(r.stdout, "Status: interrupted", output)
+          const row = /^company\s+company\s+(\d[\d,]*)\s+(\d[\d,]*)/m.exec(r.stdout)
+          assert.isNotNull(row, r.stdout)
+          assert.strictEqual(Number(row![2]!.replace(/,/g, "")), written, output)
+          // The lock is released and nothing is left pending.
+          const status = JSON.parse(
+            (yield* Effect.promise(() => p.cli(["status", "portal", "--json"]))).stdout,
+          )
+          assert.strictEqual(status.runs[0].status, "interrupted")
+          assert.deepStrictEqual(status.idMap, [{ entity: "company", created: written, pending: 0 }])
+          const next = yield* Effect.promise(() => p.cli(["run", "portal"], { env }))
+          assert.strictEqual(next.code, 0, `${next.stdout}\n${next.stderr}`)
+          assert.notInclude(next.stderr, "another process", next.stderr)
+          const items = portal.store.items(COMPANY)
+          assert.strictEqual(items.length, TOTAL)
+          assert.strictEqual(new Set(items.map((i) => String(i.title))).size, TOTAL, "no company twice")
+        }),
+      ),
+    240_000,
   )
 })

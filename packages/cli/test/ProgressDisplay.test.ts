@@ -1,3 +1,4 @@
+import * as EntityProgress from "@b24etl/core/EntityProgress"
 import * as Progress from "@b24etl/core/Progress"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Ref, TestClock } from "effect"
@@ -12,15 +13,18 @@ const collect = Effect.gen(function* () {
   return { progress, lines: Ref.get(lines) }
 })
 
+/** `1970-01-01 00:00:05Z `: the stamp of a line at `seconds` of TestClock time. */
+const at = (seconds: number) => `1970-01-01 00:00:${String(seconds).padStart(2, "0")}Z `
+
 describe("ProgressDisplay.lines", () => {
   it.scoped(
-    "prints a line per running entity every 5 seconds, with rate and ETA when the total is known",
+    "prints a stamped line per running entity every 5 seconds: done of the total by outcome, the current rate, ETA",
     () =>
       Effect.gen(function* () {
         const { progress, lines } = yield* collect
         yield* progress.start("company", 1_000)
         yield* progress.advance("company", {
-          read: 200,
+          read: 250,
           created: 150,
           updated: 10,
           unchanged: 30,
@@ -30,14 +34,19 @@ describe("ProgressDisplay.lines", () => {
         assert.deepStrictEqual(yield* lines, [])
         yield* TestClock.adjust("1 second")
         assert.deepStrictEqual(yield* lines, [
-          "company: read 200/1,000 (20%) · written 160 · unchanged 30 · failed 10 · 40/s · ETA 20.0s",
+          `${at(5)}company: done 200/1,000 (20%) · created 150 · updated 10 · unchanged 30 · failed 10 · skipped 0 · read 250 · 40/s · ETA 20.0s`,
         ])
         yield* progress.advance("company", { read: 300, created: 300 })
         yield* TestClock.adjust("5 seconds")
+        // 500 done in the last 10 s.
         assert.strictEqual(
           (yield* lines)[1],
-          "company: read 500/1,000 (50%) · written 460 · unchanged 30 · failed 10 · 50/s · ETA 10.0s",
+          `${at(10)}company: done 500/1,000 (50%) · created 450 · updated 10 · unchanged 30 · failed 10 · skipped 0 · read 550 · 50/s · ETA 10.0s`,
         )
+        // Nothing more for 10 s: the rate is the current one, not the average since the start
+        // (25/s); the time left is reckoned from the rate the last records came at (100/s).
+        yield* TestClock.adjust("10 seconds")
+        assert.match((yield* lines)[3]!, / · read 550 · 0\/s · ETA 5\.0s$/)
       }),
   )
 
@@ -54,9 +63,9 @@ describe("ProgressDisplay.lines", () => {
         yield* progress.note("deal: rate limited, waiting 2s")
         yield* TestClock.adjust("10 seconds")
         assert.deepStrictEqual(yield* lines, [
-          "deal: read 30 · written 28 · unchanged 0 · failed 1 · 6/s",
-          "deal: done in 6.0s · read 30 · created 28 · updated 0 · unchanged 0 · skipped 1 · failed 1",
-          "deal: rate limited, waiting 2s",
+          `${at(5)}deal: done 30 · created 28 · updated 0 · unchanged 0 · failed 1 · skipped 1 · read 30 · 6/s`,
+          `${at(6)}deal: done in 6.0s · read 30 · created 28 · updated 0 · unchanged 0 · failed 1 · skipped 1`,
+          `${at(6)}deal: rate limited, waiting 2s`,
         ])
       }),
   )
@@ -70,10 +79,45 @@ describe("ProgressDisplay.lines", () => {
       yield* progress.start("contact", 0)
       yield* TestClock.adjust("5 seconds")
       assert.deepStrictEqual(yield* lines, [
-        "company: done in 0ms · read 10 · created 0 · updated 0 · unchanged 10 · skipped 0 · failed 0",
-        "contact: read 0/0 (100%) · written 0 · unchanged 0 · failed 0 · 0/s",
+        `${at(0)}company: done in 0ms · read 10 · created 0 · updated 0 · unchanged 10 · failed 0 · skipped 0`,
+        `${at(5)}contact: done 0/0 (100%) · created 0 · updated 0 · unchanged 0 · failed 0 · skipped 0 · read 0 · 0/s · ETA 0ms`,
       ])
     }),
+  )
+
+  it.scoped(
+    "a wait the sink announces shows on the running entities' lines until it ends, and the ETA counts it",
+    () =>
+      Effect.gen(function* () {
+        const { progress, lines } = yield* collect
+        yield* progress.start("company", 2_000)
+        yield* TestClock.adjust("10 seconds")
+        yield* progress.advance("company", { read: 1_000, created: 1_000 })
+        // As the sink does before it sleeps for the portal's operating-time window (9 minutes).
+        const until = 10_000 + 540_000
+        yield* Progress.waiting({
+          what: "the portal's operating-time window: crm.item.batchImport",
+          untilMs: until,
+        }).pipe(Effect.provideService(Progress.Progress, progress))
+        // Said at once, and not again for the same wait announced by another request.
+        assert.strictEqual(
+          (yield* lines)[2],
+          `${at(10)}waiting for the portal's operating-time window: crm.item.batchImport until ${ProgressDisplay.clockTime(until)}, 9m 00s`,
+        )
+        yield* Progress.waiting({
+          what: "the portal's operating-time window: crm.item.batchImport",
+          untilMs: until,
+        }).pipe(Effect.provideService(Progress.Progress, progress))
+        assert.strictEqual((yield* lines).length, 3)
+        yield* TestClock.adjust("5 seconds")
+        assert.strictEqual(
+          (yield* lines)[3],
+          `${at(15)}company: done 1,000/2,000 (50%) · created 1,000 · updated 0 · unchanged 0 · failed 0 · skipped 0 · read 1,000 · 100/s · waiting for the portal's operating-time window: crm.item.batchImport until ${ProgressDisplay.clockTime(until)}, 8m 55s · ETA 9m 05s`,
+        )
+        // Past its end the wait is no longer shown.
+        yield* TestClock.adjust("9 minutes")
+        assert.notInclude((yield* lines).at(-1)!, "waiting")
+      }),
   )
 })
 
@@ -88,21 +132,30 @@ describe("Progress.add", () => {
 })
 
 describe("ProgressDisplay.barLine", () => {
-  const state: ProgressDisplay.EntityState = {
-    total: 1_000,
-    counters: { ...Progress.emptyCounters, read: 450, created: 400, updated: 30, unchanged: 10, failed: 10 },
-    startedAt: 0,
-  }
-  it("shows the bar, percentage, counters, rate and ETA while running", () => {
+  const state: ProgressDisplay.EntityState = EntityProgress.advance(
+    EntityProgress.start(1_000, 0),
+    { read: 480, created: 400, updated: 30, unchanged: 10, failed: 10 },
+    5_000,
+  )
+  it("shows the bar and the count of records done, the outcomes, the current rate and ETA while running", () => {
     assert.strictEqual(
-      ProgressDisplay.barLine("company", state, 7_500, false),
-      "company  █████░░░░░░░  45% 450/1,000  written 430  unchanged 10  failed 10  60/s  ETA 9.2s",
+      ProgressDisplay.barLine("company", state, 5_000, false),
+      "company  █████░░░░░░░  45% 450/1,000  created 400  updated 30  unchanged 10  failed 10  skipped 0  90/s  ETA 6.1s",
+    )
+  })
+  it("shows a wait and counts it in the ETA", () => {
+    assert.strictEqual(
+      ProgressDisplay.barLine("company", state, 5_000, false, {
+        what: "a retry of crm.item.batchImport (the portal answered 503 QUERY_LIMIT_EXCEEDED)",
+        untilMs: 35_000,
+      }),
+      `company  █████░░░░░░░  45% 450/1,000  created 400  updated 30  unchanged 10  failed 10  skipped 0  90/s  waiting for a retry of crm.item.batchImport (the portal answered 503 QUERY_LIMIT_EXCEEDED) until ${ProgressDisplay.clockTime(35_000)}, 30.0s  ETA 36.1s`,
     )
   })
   it("shows what was done and how long it took once finished; no bar without a total", () => {
     assert.strictEqual(
       ProgressDisplay.barLine("deal", { ...state, total: undefined }, 16_700, true),
-      "deal  read 450  created 400  updated 30  unchanged 10  failed 10  in 16.7s",
+      "deal  done 450  created 400  updated 30  unchanged 10  failed 10  skipped 0  in 16.7s",
     )
   })
 })

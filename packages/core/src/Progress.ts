@@ -1,6 +1,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 
 /** Counters of one entity in one run. */
 export interface Counters {
@@ -55,6 +56,23 @@ export interface Progress {
   readonly finish: (entity: string) => Effect.Effect<void>
   /** A line worth the user's attention (a retry, a pause for the rate limit). */
   readonly note: (message: string) => Effect.Effect<void>
+  /**
+   * The target made the run wait (a spent operating-time budget, a back-off after a 429/503): a
+   * display shows it on the running entities until `untilMs`. Optional: a display that leaves it
+   * out shows no waits.
+   */
+  readonly waiting?: ((wait: Waiting) => Effect.Effect<void>) | undefined
+}
+
+/** Why writing stops for a while, and until when. */
+export interface Waiting {
+  /**
+   * What is waited for, in the user's words, to follow "waiting for": `the portal's
+   * operating-time window: crm.item.batchImport`.
+   */
+  readonly what: string
+  /** When the wait ends (epoch milliseconds, the `Clock`'s time). */
+  readonly untilMs: number
 }
 
 export const Progress = Context.GenericTag<Progress>("@b24etl/core/Progress")
@@ -66,3 +84,15 @@ export const silent: Layer.Layer<Progress> = Layer.succeed(Progress, {
   finish: () => Effect.void,
   note: () => Effect.void,
 })
+
+/**
+ * Tells the run's progress that it waits (what a sink calls before it sleeps for the target's
+ * limits). The sink's calls run in the runner's fibers, where the `Progress` service is provided;
+ * elsewhere (a sink used on its own) there is no progress and this does nothing.
+ */
+export const waiting = (wait: Waiting): Effect.Effect<void> =>
+  Effect.flatMap(Effect.serviceOption(Progress), (progress) =>
+    Option.isSome(progress) && progress.value.waiting !== undefined
+      ? progress.value.waiting(wait)
+      : Effect.void,
+  )

@@ -312,13 +312,19 @@ export const run = (
             pipeline.options?.cursorToleranceMs ??
             CursorGuard.defaultToleranceMs),
       })
-      if (options.stop) yield* options.stop.pipe(Effect.zipRight(ctx.stop), Effect.forkScoped)
+      // Reading stops at once; the batches already sending finish and commit, and the user is told how many.
+      const stopNow = ctx.stop.pipe(
+        Effect.flatMap((inFlight) =>
+          inFlight === undefined ? Effect.void : progress.note(finishingMessage(inFlight)),
+        ),
+      )
+      if (options.stop) yield* options.stop.pipe(Effect.zipRight(stopNow), Effect.forkScoped)
       // Losing the lock (another process took it after our lease ran out) stops the run the same way.
       let lockLost: string | undefined
       if (lock) {
         yield* lock.lost.pipe(
           Effect.catchAll((e) => Effect.sync(() => (lockLost = e.message))),
-          Effect.zipRight(ctx.stop),
+          Effect.zipRight(stopNow),
           Effect.forkScoped,
         )
       }
@@ -356,6 +362,12 @@ export const run = (
     }),
   )
 
+/** What a stop says it waits for: `stopping: finishing 2 batches (100 records)…`. */
+export const finishingMessage = (inFlight: Context.InFlight): string =>
+  inFlight.batches === 0
+    ? "stopping: no batch in flight; the records read and not sent are read again by the next run"
+    : `stopping: finishing ${inFlight.batches} ${inFlight.batches === 1 ? "batch" : "batches"} (${inFlight.records.toLocaleString("en-US")} records)…; the records read and not sent are read again by the next run`
+
 /** One entity through the stages: reconcile, read, prepare, then each chunk; answers its report. */
 const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connection<unknown>) =>
   Effect.gen(function* () {
@@ -381,6 +393,7 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
     const preparer = prepare(ctx.pipeline.name, name, entity)
     const duplicates = Duplicates.finder(name)
     const guard = CursorGuard.guard(ctx.cursorLimit)
+    let allSent = true
     yield* reading.records.pipe(
       Stream.grouped(ctx.reading.chunkSize),
       // Chunk after chunk, in read order: copies of a key are found, and the checkpoint's
@@ -400,13 +413,18 @@ const runEntity = (ctx: Context.RunContext, name: string, conn: Source.Connectio
       }),
       // In order: one chunk at a time, so no batch of a later chunk overtakes this one's.
       Stream.mapEffect(
-        ({ outcomes, checkpoint }) => Effect.as(throughStages(ctx, er, outcomes), checkpoint),
+        ({ outcomes, checkpoint }) =>
+          Effect.map(throughStages(ctx, er, outcomes), (complete) => ({ complete, checkpoint })),
         {
           concurrency: entity.inOrder === true ? 1 : 2,
         },
       ),
-      // Chunks complete in read order here, so a checkpoint never passes a record that is not committed.
-      Stream.runForEach((position) => advanceCheckpoint(ctx, name, position)),
+      // Chunks complete in read order here, so a checkpoint never passes a record that is not
+      // committed; after a chunk a stop cut short, it moves no more (the next run reads from there).
+      Stream.runForEach(({ complete, checkpoint }) => {
+        if (!complete) allSent = false
+        return allSent ? advanceCheckpoint(ctx, name, checkpoint) : Effect.void
+      }),
     )
     const future = guard.future()
     if (future.count > 0) {
@@ -447,10 +465,17 @@ const clearFixedDuplicates = (
 
 /**
  * One chunk: classify against the id map, resolve references, commit what is not sent, send
- * creates and updates.
+ * creates and updates. Answers whether all of it was sent: a chunk reached after a stop is left
+ * alone, and one the stop cuts short keeps the batches that had not started.
  */
-const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes: ReadonlyArray<Outcome>) =>
+const throughStages = (
+  ctx: Context.RunContext,
+  er: Context.EntityRun,
+  outcomes: ReadonlyArray<Outcome>,
+): Effect.Effect<boolean, RunError> =>
   Effect.gen(function* () {
+    // Read ahead of the writes: after a stop these records stay unread.
+    if (yield* ctx.isStopping) return false
     yield* er.bump({ read: outcomes.length })
     const classified = yield* classifyChunk(ctx, er, outcomes)
     yield* markForDeletion(ctx, er, classified.deletes)
@@ -465,7 +490,7 @@ const throughStages = (ctx: Context.RunContext, er: Context.EntityRun, outcomes:
       unchanged: classified.unchanged.length,
     })
     yield* noteDropped(ctx, er, [...creates, ...resolved.updates])
-    yield* writeChunk(ctx, er, creates, resolved.updates)
+    return yield* writeChunk(ctx, er, creates, resolved.updates)
   }).pipe(Effect.mapError(runFailure(ctx.pipeline.name, ctx.store.location, er.name)))
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, layer, it as plainIt } from "@effect/vitest"
-import { Deferred, Effect, Layer, Schema } from "effect"
+import { Deferred, Effect, Layer, Option, Schema } from "effect"
 import { afterAll } from "vitest"
 import * as Pipeline from "../src/Pipeline.js"
 import * as Progress from "../src/Progress.js"
@@ -330,6 +330,68 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Runner", (it
         assert.strictEqual(target.items("deal").size, 12)
       }),
     ),
+  )
+
+  it.effect(
+    "a stop sends no batch that had not started: records read ahead stay unread, the checkpoint stays before them",
+    () =>
+      withStore(
+        Effect.gen(function* () {
+          const companies = Array.from({ length: 120 }, (_, i) => ({ id: i + 1, name: `Company ${i + 1}` }))
+          const source = MemorySource.make("legacy", { companies })
+          const target = MemorySink.make()
+          const pipeline = Pipeline.make({
+            name: `stop-read-ahead-${++pipelineNo}`,
+            sink: target.sink,
+            entities: {
+              company: {
+                from: source.table("companies", { key: "id", cursor: "id" }),
+                to: target.target("company"),
+                map: (r: { name: string }) => ({ title: r.name }),
+              },
+            },
+          })
+          const stop = yield* Deferred.make<void>()
+          // One chunk of 120 records, batches of 3, two at a time: stopped as the fifth batch starts.
+          target.state.onCreate = () =>
+            target.state.calls.create === 4
+              ? Deferred.succeed(stop, undefined).pipe(Effect.asVoid)
+              : Effect.void
+          const notes: Array<string> = []
+          const first = yield* Runner.run(pipeline, { stop: Deferred.await(stop), chunkSize: 500 }).pipe(
+            Effect.provideService(Progress.Progress, {
+              start: () => Effect.void,
+              advance: () => Effect.void,
+              finish: () => Effect.void,
+              note: (message) => Effect.sync(() => notes.push(message)),
+            }),
+          )
+          assert.strictEqual(first.status, "interrupted")
+          // The fifth batch and at most one beside it were sending: 36 more batches were not sent.
+          assert.isAtMost(target.state.calls.create, 6)
+          const written = target.items("company").size
+          assert.isAtMost(written, 18)
+          assert.strictEqual(first.entities[0]!.created, written)
+          // What was not sent is not counted as read: the next run reads it.
+          assert.strictEqual(first.entities[0]!.read, written)
+          assert.isTrue(
+            notes.some((n) => /^stopping: finishing [12] batch(es)? \([36] records\)…/.test(n)),
+            notes.join("\n"),
+          )
+          const store = yield* StateStore
+          // The chunk was cut short: its records are read again, from where the checkpoint was (nowhere yet).
+          assert.isTrue(Option.isNone(yield* store.checkpoint(pipeline.name, "company")))
+          assert.strictEqual((yield* store.pending(pipeline.name, "company")).length, 0)
+          target.state.onCreate = () => Effect.void
+          const second = yield* Runner.run(pipeline)
+          assert.strictEqual(second.status, "succeeded")
+          assert.strictEqual(second.entities[0]!.created, 120 - written)
+          assert.strictEqual(second.entities[0]!.unchanged, written)
+          const origins = [...target.items("company").values()].map((i) => i.originId)
+          assert.strictEqual(new Set(origins).size, 120)
+          assert.strictEqual(origins.length, 120)
+        }),
+      ),
   )
 
   it.effect(

@@ -20,6 +20,7 @@
  * configured) is kept free. Once `operating_reset_at` has passed, what the portal reported is stale:
  * one request at a time goes until an answer says how much the window freed.
  */
+import * as Progress from "@b24etl/core/Progress"
 import { Clock, Duration, Effect } from "effect"
 
 export interface Config {
@@ -219,6 +220,21 @@ export class Tracker {
   }
 }
 
+/** Waits shorter than this are the pace of requests in flight, not worth showing. */
+const shownWaitMs = 1_000
+
+/** Sleeps until `until` for the budgets of `methods`; a long wait is shown on the run's progress. */
+const pause = (methods: ReadonlyArray<string>, now: number, until: number): Effect.Effect<void> =>
+  Effect.zipRight(
+    until - now >= shownWaitMs
+      ? Progress.waiting({
+          what: `the portal's operating-time window: ${[...new Set(methods)].join(", ")}`,
+          untilMs: until,
+        })
+      : Effect.void,
+    Effect.sleep(Duration.millis(Math.max(1, until - now))),
+  )
+
 /** Waits until every one of `methods` is within its budget (the check every call makes). */
 export const awaitBudget = (tracker: Tracker, methods: ReadonlyArray<string>): Effect.Effect<void> =>
   Effect.gen(function* () {
@@ -231,7 +247,7 @@ export const awaitBudget = (tracker: Tracker, methods: ReadonlyArray<string>): E
       }
       if (until === undefined) return
       yield* Effect.logDebug(`Bitrix24: pausing ${methods.join(", ")} until the operating-time window moves`)
-      yield* Effect.sleep(Duration.millis(Math.max(1, until - now)))
+      yield* pause(methods, now, until)
     }
   })
 
@@ -264,7 +280,11 @@ export const withBudget = <S, A, E, R>(
         yield* Effect.logDebug(
           `Bitrix24: waiting for operating time of ${charges.map((c) => c.method).join(", ")}`,
         )
-        yield* Effect.sleep(Duration.millis(Math.max(1, until - now)))
+        yield* pause(
+          charges.map((c) => c.method),
+          now,
+          until,
+        )
       }
     }),
     ({ size }) => task(size),

@@ -48,9 +48,8 @@ export const executeRun = (
           let result: Exit.Exit<Report.RunReport, unknown>
           if (Exit.isSuccess(first)) result = first.value
           else {
-            yield* Console.error(
-              "stopping: finishing the batches in flight (interrupt again to quit at once)",
-            )
+            // The runner says how many batches it finishes; this says how to stop sooner.
+            yield* Console.error("interrupted: reading stops now (press Ctrl-C again to quit at once)")
             yield* Deferred.succeed(stop, undefined)
             result = yield* Fiber.await(fiber)
           }

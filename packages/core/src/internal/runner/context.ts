@@ -1,4 +1,4 @@
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, Ref } from "effect"
 import type * as Dropped from "../../Dropped.js"
 import type * as Pipeline from "../../Pipeline.js"
 import type * as Progress from "../../Progress.js"
@@ -32,10 +32,20 @@ export interface RunContext {
   /** Completes once a stop is requested: reading halts, batches in flight finish and commit. */
   readonly stopSignal: Effect.Effect<void>
   readonly isStopping: Effect.Effect<boolean>
-  /** Requests the stop (SIGINT/SIGTERM, or the pipeline's lock lost). */
-  readonly stop: Effect.Effect<void>
+  /**
+   * Requests the stop (SIGINT/SIGTERM, or the pipeline's lock lost). Answers the batches in
+   * flight at that moment (they finish and commit), or `undefined` when a stop was already requested.
+   */
+  readonly stop: Effect.Effect<InFlight | undefined>
   /** Runs a sink call with one of the sink's `concurrency` permits. */
   readonly call: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * Sends one batch of `records` records (`send`: mark pending, call the sink, commit) in one of
+   * the sink's `concurrency` slots, unless a stop was requested before its turn came: then nothing
+   * is sent and it answers `false`. A batch is in flight from the moment it has its slot, so a stop
+   * lets at most `concurrency` batches through, not every record read ahead.
+   */
+  readonly sendBatch: <E, R>(records: number, send: Effect.Effect<void, E, R>) => Effect.Effect<boolean, E, R>
   /** A new batch id for the entity: `run:entity:n`, numbered across the run. */
   readonly nextBatchId: (entity: string) => string
   /** Records this run left out on purpose, so a dependant's dead letter can say why its link is missing. */
@@ -64,6 +74,17 @@ export interface RunContext {
   readonly dryRunDeletes: Map<string, Array<Sink.SinkDelete>>
   /** Values field helpers dropped from the records this run writes (the first `maxDropped`). */
   readonly dropped: Array<Dropped.DroppedField>
+}
+
+/** The batches being sent, and their records. */
+export interface InFlight {
+  readonly batches: number
+  readonly records: number
+}
+
+/** The stop and the batches in flight, changed together. */
+interface Flight extends InFlight {
+  readonly stopping: boolean
 }
 
 /** Dropped values a run keeps for its report and `pipeline failures --warnings`; the count goes on. */
@@ -102,13 +123,45 @@ export const make = (
   Effect.gen(function* () {
     const stopping = yield* Deferred.make<void>()
     const permits = yield* Effect.makeSemaphore(Math.max(1, options.sink.concurrency))
+    const slots = yield* Effect.makeSemaphore(Math.max(1, options.sink.concurrency))
+    // One state for the stop and the batches in flight, so a batch is either admitted before the
+    // stop (and counted in what it says is finishing) or not sent at all.
+    const flight = yield* Ref.make<Flight>({ stopping: false, batches: 0, records: 0 })
     let batchSeq = 0
     return {
       ...options,
       stopSignal: Deferred.await(stopping),
       isStopping: Deferred.isDone(stopping),
-      stop: Deferred.succeed(stopping, undefined).pipe(Effect.asVoid),
+      stop: Ref.modify(flight, (f): [InFlight | undefined, Flight] =>
+        f.stopping
+          ? [undefined, f]
+          : [
+              { batches: f.batches, records: f.records },
+              { ...f, stopping: true },
+            ],
+      ).pipe(Effect.tap(() => Deferred.succeed(stopping, undefined))),
       call: permits.withPermits(1),
+      sendBatch: (records, send) =>
+        slots.withPermits(1)(
+          Ref.modify(flight, (f): [boolean, Flight] =>
+            f.stopping ? [false, f] : [true, { ...f, batches: f.batches + 1, records: f.records + records }],
+          ).pipe(
+            Effect.flatMap((admitted) =>
+              admitted
+                ? send.pipe(
+                    Effect.ensuring(
+                      Ref.update(flight, (f) => ({
+                        ...f,
+                        batches: f.batches - 1,
+                        records: f.records - records,
+                      })),
+                    ),
+                    Effect.as(true),
+                  )
+                : Effect.succeed(false),
+            ),
+          ),
+        ),
       nextBatchId: (entity) => `${options.runId}:${entity}:${batchSeq++}`,
       skipped: new Map(),
       dryRunIds: new Map(),

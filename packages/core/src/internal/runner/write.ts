@@ -173,26 +173,34 @@ const sendUpdates = (ctx: RunContext, er: EntityRun, batch: ReadonlyArray<Update
     yield* er.bump({ updated: written.length, failed: rejected.length })
   })
 
+/** A batch the stop kept back: its records are read again by the next run, so this one does not count them as read. */
+const unlessUnsent = <E, R>(er: EntityRun, records: number, send: Effect.Effect<boolean, E, R>) =>
+  Effect.tap(send, (sent) => (sent ? Effect.void : er.bump({ read: -records })))
+
 /**
- * Sends a chunk's creates and updates in the sink's batch sizes, several in flight, and commits
- * each batch as it completes. An entity created `inOrder` sends its creates one batch at a time.
+ * Sends a chunk's creates and updates in the sink's batch sizes, at most the sink's `concurrency`
+ * at a time, and commits each batch as it completes. An entity created `inOrder` sends its creates
+ * one batch at a time. Answers whether every batch was sent: once a stop is requested, batches
+ * not yet started are not sent (their records stay unread: the checkpoint does not pass them).
  */
 export const writeChunk = (
   ctx: RunContext,
   er: EntityRun,
   creates: ReadonlyArray<CreateItem>,
   updates: ReadonlyArray<UpdateItem>,
-): Effect.Effect<void, Sink.SinkError | StateStoreError> =>
+): Effect.Effect<boolean, Sink.SinkError | StateStoreError> =>
   Effect.all(
     [
-      Effect.forEach(chunked(creates, ctx.sink.batchSize), (b) => sendCreates(ctx, er, b), {
-        concurrency: er.entity.inOrder === true ? 1 : "unbounded",
-        discard: true,
-      }),
-      Effect.forEach(chunked(updates, ctx.sink.updateBatchSize), (b) => sendUpdates(ctx, er, b), {
-        concurrency: "unbounded",
-        discard: true,
-      }),
+      Effect.forEach(
+        chunked(creates, ctx.sink.batchSize),
+        (b) => unlessUnsent(er, b.length, ctx.sendBatch(b.length, sendCreates(ctx, er, b))),
+        { concurrency: er.entity.inOrder === true ? 1 : "unbounded" },
+      ),
+      Effect.forEach(
+        chunked(updates, ctx.sink.updateBatchSize),
+        (b) => unlessUnsent(er, b.length, ctx.sendBatch(b.length, sendUpdates(ctx, er, b))),
+        { concurrency: "unbounded" },
+      ),
     ],
-    { concurrency: "unbounded", discard: true },
-  )
+    { concurrency: "unbounded" },
+  ).pipe(Effect.map(([c, u]) => c.every((sent) => sent) && u.every((sent) => sent)))

@@ -4,9 +4,22 @@
  * or 5xx only when the request was not sent, the call is idempotent, or the caller allows 5xx
  * retries of writes.
  */
-import { Duration, Effect, Schedule } from "effect"
+import * as Progress from "@b24etl/core/Progress"
+import { Clock, Duration, Effect, Schedule } from "effect"
 import type * as Bitrix24Client from "../../Bitrix24Client.js"
 import type { Bitrix24Error } from "./errors.js"
+
+/** Back-offs shorter than this pass unnoticed; longer ones are shown on the run's progress. */
+const shownBackOffMs = 1_000
+
+/** Shows a back-off after a limit answer (429/503) as the run's waiting state. */
+const announce = (method: string, error: Bitrix24Error, delay: Duration.Duration): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Progress.waiting({
+      what: `a retry of ${method} (the portal answered ${error.status === undefined ? "" : `${error.status} `}${error.code})`,
+      untilMs: now + Duration.toMillis(delay),
+    }),
+  )
 
 /** Retries a call by the policy in `options`; `idempotent`: whether it may be applied twice. */
 export type Retry = (
@@ -27,13 +40,27 @@ export const make = (options: Bitrix24Client.RetryOptions = {}): Retry => {
       (e._tag === "Bitrix24TransientError" &&
         (!e.sent || idempotent || (options.serverErrorsOnWrites === true && e.status !== undefined)))
     return (self) =>
-      self.pipe(
-        Effect.tapError((e) =>
-          retryable(e)
-            ? Effect.logDebug(`Bitrix24: ${method} failed (${e.code}), retrying with backoff`)
-            : Effect.void,
-        ),
-        Effect.retry({ schedule, while: retryable }),
-      )
+      Effect.suspend(() => {
+        // The error the next delay follows, to tell the run's progress what it waits for.
+        let last: Bitrix24Error | undefined
+        return self.pipe(
+          Effect.tapError((e) => {
+            last = e
+            return retryable(e)
+              ? Effect.logDebug(`Bitrix24: ${method} failed (${e.code}), retrying with backoff`)
+              : Effect.void
+          }),
+          Effect.retry({
+            schedule: schedule.pipe(
+              Schedule.modifyDelayEffect((_, delay) =>
+                last?._tag === "Bitrix24LimitError" && Duration.toMillis(delay) >= shownBackOffMs
+                  ? Effect.as(announce(method, last, delay), delay)
+                  : Effect.succeed(delay),
+              ),
+            ),
+            while: retryable,
+          }),
+        )
+      })
   }
 }
