@@ -1,5 +1,6 @@
 import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -77,13 +78,15 @@ const forEngine = (spec: Spec, engine: Engine): SqlSpec.Spec =>
 
 export const source = (config: SqlSourceConfig): SqlSource => {
   const name = config.name ?? "sql"
-  const url = Effect.isEffect(config.url)
-    ? (config.url as Effect.Effect<
-        string | Redacted.Redacted<string> | Located,
-        Source.SourceError,
-        Scope.Scope
-      >)
-    : SqlUrl.resolveUrl(name, config.url as SqlUrl.UrlInput)
+  // A `Config` is an effect too: it goes through `resolveUrl`, which names the source when unset.
+  const url =
+    Effect.isEffect(config.url) && !Config.isConfig(config.url)
+      ? (config.url as Effect.Effect<
+          string | Redacted.Redacted<string> | Located,
+          Source.SourceError,
+          Scope.Scope
+        >)
+      : SqlUrl.resolveUrl(name, config.url as SqlUrl.UrlInput)
   const connect = Effect.gen(function* () {
     const answer = yield* url
     const located = typeof answer === "object" && "location" in answer ? answer : undefined
