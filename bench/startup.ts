@@ -3,15 +3,17 @@
  * `node_modules/.bin/pipeline`, not through pnpm): median wall time and peak memory (max RSS) of
  * `--help`, `list`, and a first run of a 30-record pipeline (10 companies, 20 contacts) with the
  * embedded state store (SQLite, the default; PGlite, chosen with `pglite:`) and with PostgreSQL
- * state, next to `node -e 0` measured in the same run. Each run starts from empty state (a new
- * directory or database), as a first run does.
+ * state, next to `node -e 0` measured in the same run; and how long a run on a terminal takes to
+ * print its first line (`connecting…`), run under `script` for a pseudo-terminal. Each run starts
+ * from empty state (a new directory or database), as a first run does.
  *
  *   pnpm tsx bench/startup.ts                      # builds, packs and installs into a temporary project
  *   pnpm tsx bench/startup.ts --project /tmp/p     # an installed project (`pipeline init` + npm install)
  *   pnpm tsx bench/startup.ts --runs 7 --keep      # more runs; keep the temporary project
  *
  * Needs PostgreSQL (TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres) for the
- * source and the PostgreSQL state, and GNU time (/usr/bin/time) for the peak memory.
+ * source and the PostgreSQL state, GNU time (/usr/bin/time) for the peak memory, and util-linux's
+ * `script` for the terminal.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -127,17 +129,56 @@ const startEmulator = (project: string): Promise<{ child: ChildProcess; webhook:
 interface Sample {
   readonly seconds: number
   readonly megabytes: number
+  /** User + system CPU seconds: less swayed than the wall time by other work on the machine. */
+  readonly cpu: number
 }
 
-/** One run under GNU time: wall seconds and max RSS. */
+/** One run under GNU time: wall seconds, max RSS and CPU seconds. */
 const measure = (command: ReadonlyArray<string>, cwd: string, env: Record<string, string>): Sample => {
   const out = join(tmpdir(), `b24etl-startup-time-${process.pid}`)
-  const r = spawnSync("/usr/bin/time", ["-f", "%e %M", "-o", out, ...command], { cwd, env, encoding: "utf8" })
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %M %U %S", "-o", out, ...command], {
+    cwd,
+    env,
+    encoding: "utf8",
+  })
   if (r.status !== 0) throw new Error(`${command.join(" ")} exited ${r.status}:\n${r.stdout}\n${r.stderr}`)
-  const [seconds, kilobytes] = readFileSync(out, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number)
+  const [seconds, kilobytes, user, system] = readFileSync(out, "utf8")
+    .trim()
+    .split("\n")
+    .at(-1)!
+    .split(" ")
+    .map(Number)
   rmSync(out, { force: true })
-  return { seconds: seconds!, megabytes: kilobytes! / 1024 }
+  return { seconds: seconds!, megabytes: kilobytes! / 1024, cpu: user! + system! }
 }
+
+/**
+ * Seconds until a command run on a (pseudo-)terminal prints its first bytes; the command then
+ * runs to its end. Without `CI`, which the command takes for "no terminal".
+ */
+const firstLine = (
+  command: ReadonlyArray<string>,
+  cwd: string,
+  env: Record<string, string>,
+): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const { CI: _, ...terminal } = env
+    const started = performance.now()
+    let first: number | undefined
+    const child = spawn("script", ["-qfec", command.map((w) => `'${w}'`).join(" "), "/dev/null"], {
+      cwd,
+      env: terminal,
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    child.stdout.on("data", () => {
+      first ??= (performance.now() - started) / 1000
+    })
+    child.on("close", (code) =>
+      code === 0 && first !== undefined
+        ? resolve(first)
+        : reject(new Error(`${command.join(" ")} on a terminal exited ${code}`)),
+    )
+  })
 
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -192,8 +233,20 @@ const cases: ReadonlyArray<{
   },
 ]
 
+const firstLines: ReadonlyArray<{
+  readonly name: string
+  readonly command: ReadonlyArray<string>
+  readonly before: (i: number) => Promise<Record<string, string>>
+}> = [
+  {
+    name: "run on a terminal: first line (connecting…)",
+    command: [bin, "run", "crm"],
+    before: async (i) => ({ PIPELINE_STATE_URL: join(states, `terminal-${i}`) }),
+  },
+]
+
 try {
-  const results: Array<readonly [string, number, number]> = []
+  const results: Array<readonly [string, number, number, number]> = []
   for (const c of cases) {
     const samples: Array<Sample> = []
     for (let i = 0; i < runs; i++) {
@@ -204,9 +257,18 @@ try {
       c.name,
       median(samples.map((s) => s.seconds)),
       median(samples.map((s) => s.megabytes)),
+      median(samples.map((s) => s.cpu)),
     ] as const
     results.push(row)
-    console.log(`${row[0].padEnd(44)} ${row[1].toFixed(2)} s  ${row[2].toFixed(0)} MB`)
+    console.log(
+      `${row[0].padEnd(44)} ${row[1].toFixed(2)} s  ${row[2].toFixed(0).padStart(4)} MB  ${row[3].toFixed(2)} s CPU`,
+    )
+  }
+  for (const c of firstLines) {
+    const samples: Array<number> = []
+    for (let i = 0; i < runs; i++)
+      samples.push(await firstLine(c.command, project, { ...env, ...(await c.before(i)) }))
+    console.log(`${c.name.padEnd(44)} ${median(samples).toFixed(2)} s`)
   }
   const base = results[0]!
   console.log(

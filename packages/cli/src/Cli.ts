@@ -12,7 +12,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Argv from "./Argv.js"
 import { type ExitCode, invocation, setExitCode } from "./internal/program.js"
-import type * as ProgressDisplay from "./ProgressDisplay.js"
+import * as ProgressDisplay from "./ProgressDisplay.js"
 
 export { ExitCode, invocation } from "./internal/program.js"
 
@@ -38,15 +38,45 @@ export const main = (
           ),
           Effect.zipRight(setExitCode(1)),
         )
-      case "Valid":
+      case "Valid": {
+        const [command, ...rest] = checked.args
+        // A plain `list` needs neither @effect/cli (with effect's Schema, about 0.4 s to load) nor
+        // the other commands: it runs its handler directly, the same one its command runs.
+        if (command === "list" && (rest.length === 0 || (rest.length === 1 && rest[0] === "--json"))) {
+          return Effect.flatMap(
+            Effect.promise(() => import("./internal/listing.js")),
+            (listing) => listing.listPipelines({ json: rest.length === 1 }),
+          )
+        }
         // Node's file system, paths and terminal come with @effect/platform's error schema (and
         // effect's Schema): loaded here, with the commands, as the help needs neither.
-        return Effect.promise(() =>
-          Promise.all([import("./internal/commandLine.js"), import("@effect/platform-node/NodeContext")]),
-        ).pipe(
+        return announce(command).pipe(
+          Effect.zipRight(
+            Effect.promise(() =>
+              Promise.all([import("./internal/commandLine.js"), import("@effect/platform-node/NodeContext")]),
+            ),
+          ),
           Effect.flatMap(([line, NodeContext]) =>
             line.runLine([...argv.slice(0, 2), ...checked.args]).pipe(Effect.provide(NodeContext.layer)),
           ),
         )
+      }
     }
   })
+
+/** Commands that print their output at once, with nothing to wait for. */
+const immediate = new Set(["init", "list", "emulator"])
+
+/**
+ * On a terminal, a first line before the commands load and connect (a second or more with the
+ * embedded state store), so the screen is not blank meanwhile. Only on a terminal: piped output
+ * and CI logs stay as they were.
+ */
+const announce = (command: string | undefined): Effect.Effect<void, never, ProgressDisplay.Output> =>
+  Effect.flatMap(ProgressDisplay.Output, (output) =>
+    output.isTTY && command !== undefined && !immediate.has(command)
+      ? Effect.sync(() => {
+          output.stream.write("connecting…\n")
+        })
+      : Effect.void,
+  )

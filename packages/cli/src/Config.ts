@@ -2,7 +2,9 @@
  * The command line's configuration, read through Effect `Config` from the environment (and the
  * `.env` file of the working directory, which `bin.ts` loads without overriding the environment).
  */
-import { Config, Option, Redacted } from "effect"
+import * as Config from "effect/Config"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 
 /** The embedded state store used when nothing else is configured: SQLite (or the PGlite it already holds) in this directory. */
 export const defaultStateUrl = ".pipeline/state"

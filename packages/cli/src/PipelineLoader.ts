@@ -4,10 +4,15 @@
  * Modules are imported at run time; `.ts` files through tsx's loader, registered on the first one.
  */
 
+import { existsSync, readdirSync, statSync } from "node:fs"
+import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Pipeline from "@b24etl/core/Pipeline"
-import { FileSystem, Path } from "@effect/platform"
-import { Data, Effect, Option } from "effect"
+// node:fs rather than @effect/platform's FileSystem, and effect module by module: `list` loads this
+// before any command, and @effect/platform's errors bring effect's Schema (about 0.2 s) with them.
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as CliConfig from "./Config.js"
 import { didYouMean } from "./internal/suggest.js"
 import { prepareImport } from "./internal/typescript.js"
@@ -115,40 +120,28 @@ export const loadErrorMessage = (cause: unknown, absolute: string, shown: string
 }
 
 /** The directories searched, in order: `PIPELINE_DIR` when set, then `pipelines/`; only existing ones. */
-export const directories: Effect.Effect<
-  ReadonlyArray<string>,
-  never,
-  FileSystem.FileSystem | Path.Path
-> = Effect.gen(function* () {
-  const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
+export const directories: Effect.Effect<ReadonlyArray<string>> = Effect.gen(function* () {
   const configured = yield* CliConfig.pipelineDir.pipe(Effect.orElseSucceed(() => Option.none<string>()))
   const candidates = [...Option.toArray(configured), "pipelines"].map((d) => path.resolve(d))
   const unique = [...new Set(candidates)]
   const existing: Array<string> = []
-  for (const dir of unique) {
-    const info = yield* fs.stat(dir).pipe(Effect.option)
-    if (Option.isSome(info) && info.value.type === "Directory") existing.push(dir)
-  }
+  for (const dir of unique)
+    if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true) existing.push(dir)
   return existing
 })
 
-const display = (path: Path.Path, file: string) => {
+const display = (file: string) => {
   const relative = path.relative(path.resolve("."), file)
   return relative.startsWith("..") || path.isAbsolute(relative) ? file : relative
 }
 
 /** Imports one file and validates its pipeline. */
-export const loadFile = (
-  file: string,
-): Effect.Effect<Loaded, LoadFailure, FileSystem.FileSystem | Path.Path> =>
+export const loadFile = (file: string): Effect.Effect<Loaded, LoadFailure> =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
     const absolute = path.resolve(file)
-    const shown = display(path, absolute)
-    const exists = yield* fs.exists(absolute).pipe(Effect.orElseSucceed(() => false))
-    if (!exists) return yield* new LoadError({ file: shown, message: `${shown} does not exist` })
+    const shown = display(absolute)
+    if (!existsSync(absolute))
+      return yield* new LoadError({ file: shown, message: `${shown} does not exist` })
     const module = yield* Effect.tryPromise({
       try: () => prepareImport(absolute).then(() => import(pathToFileURL(absolute).href) as Promise<unknown>),
       catch: (cause) =>
@@ -164,16 +157,12 @@ export const loadFile = (
   })
 
 /** Every pipeline file of the searched directories, sorted by file name. */
-export const files: Effect.Effect<
-  ReadonlyArray<string>,
-  never,
-  FileSystem.FileSystem | Path.Path
-> = Effect.gen(function* () {
-  const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
+export const files: Effect.Effect<ReadonlyArray<string>> = Effect.gen(function* () {
   const out: Array<string> = []
   for (const dir of yield* directories) {
-    const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+    const names = yield* Effect.try(() => readdirSync(dir)).pipe(
+      Effect.orElseSucceed(() => [] as Array<string>),
+    )
     for (const name of names.filter(isPipelineFile).sort()) out.push(path.join(dir, name))
   }
   return out
@@ -188,19 +177,14 @@ export type Entry =
  * Loads every pipeline file; a file that fails does not stop the others. Files whose pipelines
  * share a name all fail, each naming the others: a name must say which pipeline it means.
  */
-export const loadAll: Effect.Effect<
-  ReadonlyArray<Entry>,
-  never,
-  FileSystem.FileSystem | Path.Path
-> = Effect.gen(function* () {
-  const path = yield* Path.Path
+export const loadAll: Effect.Effect<ReadonlyArray<Entry>> = Effect.gen(function* () {
   const entries: Array<Entry> = []
   for (const file of yield* files) {
     const result = yield* Effect.either(loadFile(file))
     entries.push(
       result._tag === "Right"
         ? { _tag: "Loaded", loaded: { ...result.right, reference: result.right.pipeline.name } }
-        : { _tag: "Failed", file: display(path, file), error: result.left },
+        : { _tag: "Failed", file: display(file), error: result.left },
     )
   }
   const filesOf = new Map<string, Array<string>>()
@@ -226,12 +210,9 @@ export const loadAll: Effect.Effect<
  * file may hold a pipeline named differently from itself; a file named after the pipeline that
  * does not load gives its error.
  */
-export const load = (
-  nameOrPath: string,
-): Effect.Effect<Loaded, LoadFailure | PipelineNotFound, FileSystem.FileSystem | Path.Path> =>
+export const load = (nameOrPath: string): Effect.Effect<Loaded, LoadFailure | PipelineNotFound> =>
   Effect.gen(function* () {
     if (isPath(nameOrPath)) return yield* loadFile(nameOrPath)
-    const path = yield* Path.Path
     const dirs = yield* directories
     const all = yield* loadAll
     for (const e of all) {
@@ -245,7 +226,7 @@ export const load = (
     if (named?._tag === "Failed") return yield* named.error
     return yield* new PipelineNotFound({
       name: nameOrPath,
-      searched: dirs.map((d) => display(path, d)),
+      searched: dirs.map((d) => display(d)),
       available: [
         ...new Set(
           all.flatMap((e) =>

@@ -15,8 +15,11 @@ export const layer = (
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const url = yield* CliConfig.resolveStateUrl(flag)
-      const [StateStoreSql, { drivers }] = yield* Effect.promise(() =>
-        Promise.all([import("@b24etl/core/StateStoreSql"), import("./internal/drivers.js")]),
+      const [StateStoreSql, drivers] = yield* Effect.promise(() =>
+        Promise.all([
+          import("@b24etl/core/StateStoreSql"),
+          import("./internal/drivers.js").then((d) => d.driversFor(Redacted.value(url))),
+        ]),
       )
       const location = StateStoreSql.redactUrl(Redacted.value(url))
       // Name the store (password hidden) in errors raised while opening it.

@@ -1,10 +1,11 @@
 import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
-import { Effect, type Redacted, type Scope } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import type { RawBuilder } from "kysely"
-import * as SqlDriver from "./internal/sqlDriver.js"
-import * as Mysql from "./Mysql.js"
-import * as Postgres from "./Postgres.js"
+import * as SqlUrl from "./internal/sqlUrl.js"
 import * as SqlSpec from "./SqlSpec.js"
 
 /**
@@ -35,7 +36,7 @@ export interface Located {
 
 export interface SqlSourceConfig {
   readonly url:
-    | SqlDriver.UrlInput
+    | SqlUrl.UrlInput
     | Effect.Effect<string | Redacted.Redacted<string> | Located, Source.SourceError, Scope.Scope>
   /** The source's name in messages and the default `originatorId`. Default `sql`. */
   readonly name?: string | undefined
@@ -77,29 +78,42 @@ const forEngine = (spec: Spec, engine: Engine): SqlSpec.Spec =>
 
 export const source = (config: SqlSourceConfig): SqlSource => {
   const name = config.name ?? "sql"
-  const url = Effect.isEffect(config.url)
-    ? (config.url as Effect.Effect<
-        string | Redacted.Redacted<string> | Located,
-        Source.SourceError,
-        Scope.Scope
-      >)
-    : SqlDriver.resolveUrl(name, config.url as SqlDriver.UrlInput)
+  // A `Config` is an effect too: it goes through `resolveUrl`, which names the source when unset.
+  const url =
+    Effect.isEffect(config.url) && !Config.isConfig(config.url)
+      ? (config.url as Effect.Effect<
+          string | Redacted.Redacted<string> | Located,
+          Source.SourceError,
+          Scope.Scope
+        >)
+      : SqlUrl.resolveUrl(name, config.url as SqlUrl.UrlInput)
   const connect = Effect.gen(function* () {
     const answer = yield* url
     const located = typeof answer === "object" && "location" in answer ? answer : undefined
     const resolved = located === undefined ? (answer as string | Redacted.Redacted<string>) : located.url
-    const text = SqlDriver.urlText(resolved)
+    const text = SqlUrl.urlText(resolved)
     const engine = engineOf(text)
     if (engine === undefined) {
       return yield* Effect.fail(
         new Source.SourceError({
           source: name,
-          message: `${SecretUrl.show(SqlDriver.urlText(resolved))} is not a database URL: use postgres://… or mysql://…`,
+          message: `${SecretUrl.show(SqlUrl.urlText(resolved))} is not a database URL: use postgres://… or mysql://…`,
         }),
       )
     }
     const options = { url: resolved, name, chunkSize: config.chunkSize, poolSize: config.poolSize }
-    const connection = engine === "postgres" ? yield* Postgres.make(options) : yield* Mysql.make(options)
+    // The engine's module (kysely and its driver) loads when a run connects, not when a pipeline
+    // file declares the source: `list` and `--help` never load a driver.
+    const connection =
+      engine === "postgres"
+        ? yield* Effect.flatMap(
+            Effect.promise(() => import("./Postgres.js")),
+            (Postgres) => Postgres.make(options),
+          )
+        : yield* Effect.flatMap(
+            Effect.promise(() => import("./Mysql.js")),
+            (Mysql) => Mysql.make(options),
+          )
     const adapted: Source.Connection<Spec> = {
       location: located?.location ?? connection.location,
       check: (spec) => connection.check(forEngine(spec, engine)),

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 
 /**
  * The entities of a pipeline and the references between them. Writing follows the references:

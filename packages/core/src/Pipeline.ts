@@ -1,4 +1,10 @@
-import { Cron, Data, Effect, Either, Option, type Schema } from "effect"
+// Module by module, not the `effect` index: a pipeline file loads this at definition time (`list`).
+import * as Cron from "effect/Cron"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
 import * as EntityGraph from "./EntityGraph.js"
 import type * as Sink from "./Sink.js"
 import type * as Source from "./Source.js"

@@ -1,4 +1,7 @@
-import { Data, type Effect, type Scope, type Stream } from "effect"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type { Json } from "./Json.js"
 import type { SourceKey } from "./SourceKey.js"
 

@@ -23,11 +23,19 @@
  */
 import type * as Sink from "@b24etl/core/Sink"
 import { SinkError } from "@b24etl/core/Sink"
-import { Config, ConfigError, Context, type Duration, Effect, Either, Layer, Option, Redacted } from "effect"
-import * as Bitrix24Client from "./Bitrix24Client.js"
-import * as Bitrix24Connection from "./Bitrix24Connection.js"
+// Module by module, not the `effect` index, and the client and connection (HTTP, @effect/platform)
+// only when a run connects: a pipeline file loads this module at definition time (`list`).
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Bitrix24Client from "./Bitrix24Client.js"
 import type * as PackedImports from "./internal/connection/packedImports.js"
-import * as OAuthTokens from "./OAuthTokens.js"
 import type * as OperatingTime from "./OperatingTime.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as Target from "./Target.js"
@@ -206,27 +214,12 @@ const fromEffect = (resolve: Effect.Effect<Bitrix24Config, ConfigError.ConfigErr
     connect: ({ originator, dryRun, credentials, rateBuckets }) =>
       Effect.gen(function* () {
         const c = yield* resolve.pipe(Effect.mapError((e) => (e._tag === "SinkError" ? e : configError(e))))
-        // Refresh tokens rotate: start from the pair the last refresh stored, and store the next.
-        const auth =
-          c.auth._tag === "OAuth" && credentials !== undefined
-            ? yield* OAuthTokens.withStoredTokens(c.auth, credentials)
-            : c.auth
-        const client = yield* Bitrix24Client.make({
-          auth,
-          limits: c.limits,
-          timeout: c.timeout,
-          retry: c.retry,
-          operatingTime: c.operatingTime,
-          ca: c.ca,
-          rateBuckets,
-        }).pipe(Effect.mapError((e) => Bitrix24Connection.toSinkError(e, true)))
-        portal = client.portal
-        return yield* Bitrix24Connection.make(client, {
-          originator,
-          dryRun,
-          concurrency: c.concurrency,
-          packing: c.packing,
-        })
+        const connected = yield* Effect.flatMap(
+          Effect.promise(() => import("./internal/connect.js")),
+          (Connect) => Connect.connect(c, { originator, dryRun, credentials, rateBuckets }),
+        )
+        portal = connected.portal
+        return connected.connection
       }),
   }
   return sink

@@ -21,7 +21,9 @@
  * one request at a time goes until an answer says how much the window freed.
  */
 import * as Progress from "@b24etl/core/Progress"
-import { Clock, Duration, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 
 export interface Config {
   /** Seconds a method may use per window, until the portal's answers say otherwise (default 480). */

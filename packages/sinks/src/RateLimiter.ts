@@ -10,8 +10,13 @@
  * (an event loop busy with the state store) loses time for good: 3% of a long run in our
  * measurements. A level computed from the clock does not drift.)
  */
-import { Clock, Duration, Effect, Either, Exit, Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import { globalValue } from "effect/GlobalValue"
+import * as Scope from "effect/Scope"
 import * as OperatingTime from "./OperatingTime.js"
 
 /** Requests per second and bucket size. `burst: 0` turns the limiter off. */

@@ -5,6 +5,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Duration, Effect } from "effect"
 import { handled, jsonOption, pipelineArg, setExitCode, stateOption } from "../internal/common.js"
 import * as Format from "../internal/format.js"
+import * as Preload from "../internal/preload.js"
 import * as Table from "../internal/table.js"
 import * as PipelineLoader from "../PipelineLoader.js"
 import * as State from "../State.js"
@@ -29,6 +30,7 @@ export const plan = Command.make(
     handled(
       Effect.scoped(
         Effect.gen(function* () {
+          yield* Preload.connecting({ state: false })
           const { pipeline, file } = yield* PipelineLoader.load(args.pipeline)
           // A plan may refresh an OAuth token: the rotated one goes to the state store, opened only then.
           const credentials = yield* State.lazyCredentials(args.state)

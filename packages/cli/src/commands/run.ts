@@ -15,6 +15,7 @@ import {
   setExitCode,
   stateOption,
 } from "../internal/common.js"
+import * as Preload from "../internal/preload.js"
 import * as PipelineLoader from "../PipelineLoader.js"
 import * as ProgressDisplay from "../ProgressDisplay.js"
 import * as ReportTable from "../ReportTable.js"
@@ -26,6 +27,7 @@ export const executeRun = (
 ) =>
   handled(
     Effect.gen(function* () {
+      yield* Preload.connecting({ state: true })
       const { pipeline, order, reference } = yield* PipelineLoader.load(args.pipeline)
       yield* checkEntities(pipeline.name, order, options.entities ?? [])
       const output = yield* ProgressDisplay.Output

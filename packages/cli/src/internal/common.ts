@@ -11,77 +11,17 @@ import * as PipelineLoader from "../PipelineLoader.js"
 import type * as ProgressDisplay from "../ProgressDisplay.js"
 import * as State from "../State.js"
 import { shellWord } from "./format.js"
-import { type ExitCode, setExitCode } from "./program.js"
+import { describeError } from "./handled.js"
+import type { ExitCode } from "./program.js"
 import { didYouMean } from "./suggest.js"
 
+export { describeError, errorJson, handled, reportFailure } from "./handled.js"
 export { ExitCode, invocation, setExitCode } from "./program.js"
 
 /** A refusal or mistake of the user's, with what to do about it. */
 export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
 
-const tagOf = (e: unknown): string | undefined =>
-  typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" ? e._tag : undefined
-
-const messageOf = (e: unknown): string =>
-  typeof e === "object" && e !== null && "message" in e && typeof e.message === "string"
-    ? e.message
-    : String(e)
-
-/** One line for an expected error: what failed, where, and (in the message) what to do. */
-export const describeError = (e: unknown): string => {
-  switch (tagOf(e)) {
-    case "DefinitionError":
-    case "RunError": {
-      const err = e as { pipeline: string; entity?: string | undefined; message: string }
-      if (err.message.startsWith(err.pipeline)) return err.message
-      return `pipeline "${err.pipeline}"${err.entity ? `, entity "${err.entity}"` : ""}: ${err.message}`
-    }
-    case "StateStoreError": {
-      const err = e as { operation: string; message: string }
-      return `state store failed while ${err.operation}: ${err.message} (check --state or PIPELINE_STATE_URL)`
-    }
-    case "ConfigError":
-      return `configuration: ${String(e)}`
-    default:
-      return messageOf(e)
-  }
-}
-
-/**
- * An expected error as the one JSON object a `--json` command prints on stdout when it fails:
- * `{"error":{"kind":"PipelineNotFound","message":"…"}}`, with the pipeline and entity when known.
- */
-export const errorJson = (e: unknown): string => {
-  const field = (key: string) => {
-    const v = typeof e === "object" && e !== null ? (e as Record<string, unknown>)[key] : undefined
-    return typeof v === "string" ? { [key]: v } : {}
-  }
-  return JSON.stringify({
-    error: { kind: tagOf(e) ?? "Error", message: describeError(e), ...field("pipeline"), ...field("entity") },
-  })
-}
-
-/**
- * Prints an expected error as one line on stderr and sets exit code 1; with `json`, stdout gets
- * the error as one JSON object too, so a script reading stdout always gets JSON.
- */
-export const reportFailure = (e: unknown, json = false) =>
-  Console.error(`error: ${describeError(e)}`).pipe(
-    Effect.zipRight(json ? Console.log(errorJson(e)) : Effect.void),
-    Effect.zipRight(setExitCode(1)),
-  )
-
 export type Env = FileSystem.FileSystem | Path.Path | ProgressDisplay.Output | ExitCode
-
-/**
- * Runs a handler: its expected errors become one line on stderr and exit code 1 (and, for a
- * `--json` command, one JSON object on stdout).
- */
-export const handled = <E>(
-  effect: Effect.Effect<void, E, Env>,
-  options: { readonly json?: boolean } = {},
-): Effect.Effect<void, never, Env> =>
-  effect.pipe(Effect.catchAll((e) => reportFailure(e, options.json === true)))
 
 /** How hints name a pipeline: the path when the user gave a path, else its name; quoted for the shell. */
 export const hintName = (reference: string): string => shellWord(reference)

@@ -74,7 +74,7 @@ import * as Bitrix24 from "b24etl/Bitrix24"
 import * as Pipeline from "b24etl/Pipeline"
 import { ref } from "b24etl/Reference"
 import * as Sql from "b24etl/Sql"
-import { Config } from "effect"
+import * as Config from "effect/Config"
 
 // The source database: PostgreSQL or MySQL/MariaDB, told by the URL's scheme; read-only sessions.
 const legacy = Sql.source({ name: "legacy-crm", url: Config.redacted("LEGACY_DATABASE_URL") })

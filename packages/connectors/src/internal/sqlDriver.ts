@@ -1,30 +1,11 @@
 import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
-import { Config, Effect, Redacted, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import { type Kysely, type RawBuilder, sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
 import * as SqlPages from "./sqlSource.js"
 
-/** A URL given directly, as a secret, or as configuration to read when the run starts. */
-export type UrlInput = string | Redacted.Redacted<string> | Config.Config<string | Redacted.Redacted<string>>
-
-/** Reads the URL when the source connects; a missing setting fails as a `SourceError`. */
-export const resolveUrl = (
-  name: string,
-  url: UrlInput,
-): Effect.Effect<string | Redacted.Redacted<string>, Source.SourceError> =>
-  Config.isConfig(url)
-    ? (url as Config.Config<string | Redacted.Redacted<string>>).pipe(
-        Effect.mapError(
-          (cause) =>
-            new Source.SourceError({
-              source: name,
-              message: `${name}: the connection URL is not configured: ${String(cause)}`,
-              cause,
-            }),
-        ),
-      )
-    : Effect.succeed(url as string | Redacted.Redacted<string>)
+export { resolveUrl, type UrlInput, urlText } from "./sqlUrl.js"
 
 /** A SQL source with spec builders bound to it. */
 export interface SqlSource extends Source.Source<SqlSpec.Spec> {
@@ -62,9 +43,6 @@ export const sqlSource = (
 /** A driver failure as text, with the URL's secrets removed wherever the driver echoed them. */
 export const describeCause = (cause: unknown, secrets: ReadonlyArray<string>): string =>
   SecretUrl.scrub(cause instanceof Error ? cause.message || cause.name : String(cause), secrets)
-
-export const urlText = (url: string | Redacted.Redacted<string>): string =>
-  Redacted.isRedacted(url) ? Redacted.value(url) : url
 
 /** The failure to reach a database: named by its URL with the secrets hidden, scrubbed of them. */
 export const cannotConnect = (name: string, url: string, cause: unknown): Source.SourceError => {
