@@ -12,7 +12,7 @@
  * instead (see `Worker.ts`), and pg-boss's expiry (`expireInSeconds`) is the last resort.
  */
 import * as Pipeline from "@b24etl/core/Pipeline"
-import { Data, Effect, Option, type Redacted, Runtime, type Scope } from "effect"
+import { Data, Effect, Option, type Redacted, Runtime, Schedule, type Scope } from "effect"
 import type PgBoss from "pg-boss"
 
 /** The PostgreSQL schema pg-boss keeps its tables in, next to the state store's. */
@@ -126,7 +126,13 @@ export const prepare = (boss: PgBoss, pipeline: Pipeline.Pipeline, options: { re
     const { cron, timeZone } = definition.value
     const data: JobData = { cron }
     await boss.schedule(name, cron, data, { ...settings, tz: timeZone ?? "UTC" })
-  })
+  }).pipe(
+    // Workers starting together create the same queue at once; PostgreSQL may answer one of them
+    // with a deadlock or a duplicate (pg-boss creates a table per queue): the next try finds it made.
+    Effect.retry(
+      Schedule.jittered(Schedule.spaced("300 millis")).pipe(Schedule.intersect(Schedule.recurs(8))),
+    ),
+  )
 
 /** Queues a run of the pipeline; answers the job's id. */
 export const enqueue = (boss: PgBoss, pipeline: Pipeline.Pipeline, data: JobData) =>
