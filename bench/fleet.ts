@@ -11,10 +11,12 @@
  * 20 items a request), so a portal's ceiling is 2 requests/s = 40 items/s. The bench waits for the
  * queued runs to finish and prints, per portal: requests and items, the window from its first to
  * its last request, requests/s and items/s against the ceiling (`burst + rate × window`), and the
- * 503/429 answers; then the state database's load: transactions committed (`pg_stat_database`)
- * per request the portals received, and the shared limiter's grant statements (`rate_buckets`
- * updates) with requests per grant. The state database is `b24etl_bench_fleet` on the local
- * PostgreSQL, dropped at the end unless `--keep`.
+ * 503/429 answers (each with its method and time); then the state database's load: transactions
+ * committed (`pg_stat_database`) per request the portals received, and while idle (10 s before
+ * anything is queued: the workers' polling alone); the shared limiter's grant statements
+ * (`rate_buckets` updates) with requests per grant; and the workers' CPU time (Linux `/proc`) per
+ * portal at its ceiling. The state database is `b24etl_bench_fleet` on the local PostgreSQL,
+ * dropped at the end unless `--keep`.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -231,6 +233,16 @@ try {
         String(counters.status429).padStart(4),
       ].join(" "),
     )
+  }
+  // When and on what the portals answered 503: seconds from each portal's first request.
+  for (let p = 0; p < P; p++) {
+    const log = await Effect.runPromise(portals[p]!.requestLog)
+    const first = log[0]?.at ?? 0
+    const refused = log.filter((e) => e.status === 503 || e.status === 429)
+    if (refused.length > 0)
+      console.log(
+        `P${p} refused: ${refused.map((e) => `${e.status} ${e.method} at ${((e.at - first) / 1000).toFixed(1)} s`).join(", ")}`,
+      )
   }
   console.log(
     `total: ${totalRequests} requests against a ceiling of ${totalCeiling.toFixed(0)}: ${(totalRequests / totalCeiling).toFixed(2)} of it; runs failed or with an error: ${failed.rows[0]!.n}`,
