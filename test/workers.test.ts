@@ -140,8 +140,9 @@ describe("pipeline worker: several processes, one PostgreSQL state store", () =>
             PIPELINE_STATE_URL: state.url,
             PIPELINE_DIR: pipelines,
             FLEET_PORTAL_A_URL: portal.webhookUrl,
-            // 300 companies, 50 ms each, written 50 at a time as plain imports: a run of ~15 s.
-            FLEET_DELAY_MS: "50",
+            // 300 companies, 150 ms each, written 50 at a time as plain imports: a run of ~45 s,
+            // long enough for a `status` process to start on a busy machine while it goes.
+            FLEET_DELAY_MS: "150",
             BITRIX24_PACKING: "off",
           }
           const status = () =>
@@ -191,6 +192,9 @@ describe("pipeline worker: several processes, one PostgreSQL state store", () =>
             output,
             60_000,
           )
+          const running = yield* status()
+          assert.strictEqual(running.queue[0]?.state, "running")
+          assert.strictEqual(running.queue[0]?.worker, `process ${first.child.pid} on host ${hostname()}`)
           // Mid-run: some companies written, not all.
           yield* waitFor(
             "the first companies in the portal",
@@ -198,9 +202,6 @@ describe("pipeline worker: several processes, one PostgreSQL state store", () =>
             output,
             60_000,
           )
-          const running = yield* status()
-          assert.strictEqual(running.queue[0]?.state, "running")
-          assert.strictEqual(running.queue[0]?.worker, `process ${first.child.pid} on host ${hostname()}`)
           const written = (yield* portal.items(4)).length
           assert.isBelow(written, 300, "the run should still be going when killed")
           first.child.kill("SIGKILL")
@@ -211,7 +212,7 @@ describe("pipeline worker: several processes, one PostgreSQL state store", () =>
             "the second worker to finish the run",
             () => /slow: job \S+ run \S+ succeeded/.test(second!.output()),
             output,
-            120_000,
+            180_000,
           )
           const out = second.output()
           assert.include(out, `job ${job} taken back from process ${first.child.pid} on host ${hostname()}`)
@@ -243,6 +244,6 @@ describe("pipeline worker: several processes, one PostgreSQL state store", () =>
           assert.strictEqual(stopped.code, 0, stopped.stdout + stopped.stderr)
         }),
       ),
-    300_000,
+    420_000,
   )
 })
