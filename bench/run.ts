@@ -17,6 +17,9 @@ const benchmarks: Record<string, string> = {
   sources: "PostgreSQL and MariaDB sources against their bare drivers: rows/s and peak memory",
   emulator: "requests/s the emulator sustains with its limits off",
   startup: "the installed pipeline command: --help, list and a 30-record run, wall time and peak memory",
+  limiter: "grants/s the shared rate limiter gets from one PostgreSQL, on one portal's row and on many",
+  fleet:
+    "W workers over P emulated portals and N pipelines: throughput per portal vs its ceiling, 503/429, state database load per request",
 }
 
 const [name, ...args] = process.argv.slice(2)

@@ -1,5 +1,5 @@
 /**
- * The `pipeline` command: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, emulator, demo.
+ * The `pipeline` command: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, worker, emulator, demo.
  * Every handler prints through `Console`, and ends by setting the process exit code
  * (0 done, 1 failed or interrupted, 2 done with dead letters); expected errors print one line.
  * Each command lives in `commands/<name>.ts`; what they share is in `internal/common.ts`.

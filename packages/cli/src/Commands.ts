@@ -182,11 +182,18 @@ export const commands: ReadonlyArray<CommandSpec> = [
       },
       entities,
       acceptSourceChange,
+      {
+        name: "queue",
+        kind: "flag",
+        description:
+          "queue the run for `pipeline worker` processes instead of running it here (PostgreSQL state only); prints the job id",
+      },
       state,
       json("the report"),
     ],
     examples: [
       "run migrate-legacy",
+      "run migrate-legacy --queue --state postgres://etl@db/etl_state",
       "run migrate-legacy --dry-run --limit 100 --entity company",
       "run migrate-legacy --full",
     ],
@@ -384,6 +391,35 @@ export const commands: ReadonlyArray<CommandSpec> = [
       },
     ],
     examples: ["serve", "serve migrate-legacy --state postgres://etl@db/etl_state"],
+    environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
+  },
+  {
+    name: "worker",
+    summary:
+      "take the pipelines' runs (cron ticks and `run --queue`) from the queue in a PostgreSQL state store, with any number of other workers",
+    details: [
+      "Run one or more on each machine against the same PostgreSQL state store (the embedded store is refused). Each cron tick of a scheduled pipeline runs once across all workers, never two runs of one pipeline at once; a worker that dies has its run resumed by another within seconds (same host) or the job lease (another host). Ctrl-C or SIGTERM stops taking jobs; the runs in progress finish their batches and hand their jobs back to the queue.",
+    ],
+    options: [
+      {
+        name: "pipelines",
+        kind: "text",
+        value: "<a,b>",
+        description: "the pipelines to work on, separated by commas (default: every pipeline found)",
+      },
+      {
+        name: "concurrency",
+        kind: "integer",
+        value: "<n>",
+        description: "runs at once in this process, over all its pipelines (default 4)",
+      },
+      state,
+      { name: "json", kind: "flag", description: "print events as JSON lines" },
+    ],
+    examples: [
+      "worker --state postgres://etl@db/etl_state",
+      "worker --pipelines crm-a,crm-b --concurrency 2",
+    ],
     environment: ["PIPELINE_DIR", "PIPELINE_STATE_URL", ...portal],
   },
   {

@@ -17,6 +17,7 @@ import { status } from "../src/commands/status.js"
 import { undo } from "../src/commands/undo.js"
 import { unlock } from "../src/commands/unlock.js"
 import { verify } from "../src/commands/verify.js"
+import { worker } from "../src/commands/worker.js"
 
 const parsers: Record<string, Command.Command<string, never, unknown, unknown>> = {
   init,
@@ -32,6 +33,7 @@ const parsers: Record<string, Command.Command<string, never, unknown, unknown>> 
   undo,
   verify,
   serve,
+  worker,
   emulator,
   "demo seed": demoSeed,
 } as unknown as Record<string, Command.Command<string, never, unknown, unknown>>
@@ -95,6 +97,8 @@ describe("Argv.check", () => {
       "--log-level debug status crm",
       "serve",
       "serve a b --lease-ms 1000",
+      "worker --pipelines a,b --concurrency 2",
+      "run crm --queue --full",
       "emulator --rate 0.5 --burst 0",
       "demo seed --companies 10 --reset",
       "run -- -odd-name.ts",
@@ -119,13 +123,13 @@ describe("Argv.check", () => {
 
   it("names the unknown command or option and the one likely meant", () => {
     expect(message("lst")).toBe(
-      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
+      'unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, worker, emulator, demo); see `pnpm pipeline --help`',
     )
     expect(message("statsu crm")).toContain('did you mean "status"?')
     expect(message("frobnicate")).not.toContain("did you mean")
     expect(message("demo sed")).toContain('did you mean "demo seed"?')
     expect(message("run crm --lmit 3")).toBe(
-      "run has no option --lmit; did you mean --limit? (options: --dry-run, --limit, --full, --entity, --accept-source-change, --state, --json); see `pnpm pipeline run --help`",
+      "run has no option --lmit; did you mean --limit? (options: --dry-run, --limit, --full, --entity, --accept-source-change, --queue, --state, --json); see `pnpm pipeline run --help`",
     )
     expect(message("list --wizard")).toBe(
       "list has no option --wizard (options: --json); see `pnpm pipeline list --help`",

@@ -37,6 +37,7 @@ describe("pipeline help (child process)", () => {
       "verify",
       "unlock",
       "serve",
+      "worker",
       "emulator",
       "demo seed",
     ])
@@ -65,7 +66,7 @@ describe("pipeline help (child process)", () => {
     const run = await p.cli(["run", "crm", "--help"])
     expect(run.code).toBe(0)
     expect(run.stdout).toContain(
-      "Usage:\n  pnpm pipeline run <pipeline> [--dry-run] [--limit <n>] [--full] [--entity <entity>]... [--accept-source-change] [--state <url>] [--json]\n",
+      "Usage:\n  pnpm pipeline run <pipeline> [--dry-run] [--limit <n>] [--full] [--entity <entity>]... [--accept-source-change] [--queue] [--state <url>] [--json]\n",
     )
     expect(run.stdout).toMatch(/^ {2}--limit <n> +read at most this many records per entity$/m)
     expect(run.stdout).toContain("  pnpm pipeline run migrate-legacy --dry-run --limit 100 --entity company")
@@ -85,7 +86,7 @@ describe("pipeline usage errors (child process)", () => {
     expect(r.code).toBe(1)
     expect(r.stdout).toBe("")
     expect(r.stderr.trim()).toBe(
-      'error: unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, emulator, demo); see `pnpm pipeline --help`',
+      'error: unknown command "lst"; did you mean "list"? (commands: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, worker, emulator, demo); see `pnpm pipeline --help`',
     )
   })
 
@@ -93,7 +94,7 @@ describe("pipeline usage errors (child process)", () => {
     const r = await p.cli(["run", "crm", "--lmit", "3"])
     expect(r.code).toBe(1)
     expect(r.stderr.trim()).toBe(
-      "error: run has no option --lmit; did you mean --limit? (options: --dry-run, --limit, --full, --entity, --accept-source-change, --state, --json); see `pnpm pipeline run --help`",
+      "error: run has no option --lmit; did you mean --limit? (options: --dry-run, --limit, --full, --entity, --accept-source-change, --queue, --state, --json); see `pnpm pipeline run --help`",
     )
     const wizard = await p.cli(["list", "--wizard"])
     expect(wizard.code).toBe(1)

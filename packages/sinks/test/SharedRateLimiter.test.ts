@@ -136,8 +136,8 @@ describe("SharedRateLimiter (PostgreSQL)", () => {
         const bucket = new RateLimit.LeakyBucket(RateLimiter.standard)
         for (const t of times)
           assert.isTrue(bucket.take(t), `a request at ${t} ms overflows the portal's bucket`)
-        // At the ceiling: a burst of 48, then 2/s for the other 92 (46 s), give or take a second.
-        const burst = RateLimiter.standard.burst - RateLimiter.headroom(RateLimiter.standard)
+        // At the ceiling: a burst of 40, then 2/s for the other 100 (50 s), give or take a second.
+        const burst = RateLimiter.standard.burst - SharedRateLimiter.headroom(RateLimiter.standard)
         // (The clock moves between round trips, so the burst spreads over a few steps.)
         assert.isAtMost(
           times.at(-1)! - times[0]!,

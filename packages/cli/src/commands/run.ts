@@ -3,8 +3,10 @@
 import * as Report from "@b24etl/core/Report"
 import * as Runner from "@b24etl/core/Runner"
 import { Command, Options } from "@effect/cli"
-import { Console, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Console, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
+import * as CliConfig from "../Config.js"
 import {
+  CliError,
   checkEntities,
   entitiesOption,
   handled,
@@ -18,6 +20,7 @@ import {
 import * as Preload from "../internal/preload.js"
 import * as PipelineLoader from "../PipelineLoader.js"
 import * as ProgressDisplay from "../ProgressDisplay.js"
+import * as Queue from "../Queue.js"
 import * as ReportTable from "../ReportTable.js"
 import * as State from "../State.js"
 
@@ -69,6 +72,41 @@ export const executeRun = (
     { json: args.json },
   )
 
+/**
+ * `run --queue`: the run goes to the pipeline's queue in the PostgreSQL state store, for whichever
+ * `pipeline worker` is free; prints the job's id (`status` follows it).
+ */
+const enqueueRun = (
+  args: { readonly pipeline: string; readonly state: Option.Option<string>; readonly json: boolean },
+  options: Runner.RunOptions,
+) =>
+  handled(
+    Effect.gen(function* () {
+      if (options.dryRun === true)
+        return yield* new CliError({
+          message: "--queue and --dry-run do not go together: a dry run writes nothing, run it here",
+        })
+      const { pipeline, order } = yield* PipelineLoader.load(args.pipeline)
+      yield* checkEntities(pipeline.name, order, options.entities ?? [])
+      const url = yield* CliConfig.resolveStateUrl(args.state)
+      yield* Queue.requirePostgres(url, "run --queue", Redacted.value(url))
+      const boss = yield* Queue.open(Redacted.value(url), { worker: false })
+      const id = yield* Queue.enqueue(boss, pipeline, {
+        full: options.full,
+        entities: options.entities,
+        limit: options.limit,
+        acceptSourceChange: options.acceptSourceChange,
+      })
+      yield* Console.log(
+        args.json
+          ? JSON.stringify({ pipeline: pipeline.name, job: id })
+          : `queued run of ${pipeline.name}: job ${id} (a \`${invocation} worker\` takes it; \`${invocation} status ${pipeline.name}\` follows it)`,
+      )
+      yield* setExitCode(0)
+    }).pipe(Effect.scoped),
+    { json: args.json },
+  )
+
 /** `--accept-source-change`: the source moved (same records, another host or database). */
 export const acceptSourceChangeOption = Options.boolean("accept-source-change").pipe(
   Options.withDescription(
@@ -94,11 +132,16 @@ export const run = Command.make(
     ),
     entity: entitiesOption,
     acceptSourceChange: acceptSourceChangeOption,
+    queue: Options.boolean("queue").pipe(
+      Options.withDescription(
+        "queue the run for `pipeline worker` processes instead of running it here (PostgreSQL state only); prints the job id",
+      ),
+    ),
     state: stateOption,
     json: jsonOption,
   },
   (args) =>
-    executeRun(args, {
+    (args.queue ? enqueueRun : executeRun)(args, {
       acceptSourceChange: args.acceptSourceChange,
       dryRun: args.dryRun,
       full: args.full,

@@ -1,10 +1,12 @@
 /** `pipeline status`: recent runs, checkpoints, id-map counts and dead letters of a pipeline. */
 
+import * as Lock from "@b24etl/core/Lock"
 import * as Pipeline from "@b24etl/core/Pipeline"
 import * as Scheduler from "@b24etl/core/Scheduler"
 import { StateStore } from "@b24etl/core/StateStore"
 import { Command, Options } from "@effect/cli"
-import { Clock, Console, Effect, Option } from "effect"
+import { Clock, Console, Effect, Option, Redacted } from "effect"
+import * as CliConfig from "../Config.js"
 import {
   handled,
   hintName,
@@ -18,6 +20,7 @@ import {
 } from "../internal/common.js"
 import * as Format from "../internal/format.js"
 import * as Table from "../internal/table.js"
+import * as Queue from "../Queue.js"
 
 /** A run's totals from the stats the runner stores with it (`{ entities: EntityReport[] }`). */
 const runTotals = (
@@ -68,6 +71,49 @@ const deadLettersByCode = (
   )
 }
 
+/** A job's state in the user's words. */
+const jobState = (job: Queue.Job): string =>
+  job.state === "created"
+    ? "queued"
+    : job.state === "retry"
+      ? "queued again"
+      : job.state === "active"
+        ? "running"
+        : job.state === "completed"
+          ? "finished"
+          : job.state
+
+/** What became of a job, or why it was queued again, from the output its worker left. */
+const jobOutcome = (job: Queue.Job): string => {
+  const o = (job.output ?? {}) as Record<string, unknown>
+  const text = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined)
+  const by = text("worker") === undefined ? "" : ` (${text("worker")})`
+  if (text("run") !== undefined && text("status") !== undefined)
+    return `run ${text("run")} ${text("status")}${text("error") === undefined ? "" : `: ${text("error")}`}${by}`
+  const why = text("reclaimed") ?? text("released") ?? text("locked") ?? text("error") ?? text("message")
+  return why === undefined ? "" : `${why}${by}`
+}
+
+/**
+ * The pipeline's jobs in the run queue (`pipeline worker`), with the worker running each: on a
+ * PostgreSQL store once a worker or `run --queue` has created the queue; none otherwise.
+ */
+const queueJobs = (state: Option.Option<string>, pipeline: string, finished: number) =>
+  Effect.gen(function* () {
+    const url = Redacted.value(yield* CliConfig.resolveStateUrl(state))
+    if (!Queue.isPostgres(url)) return null
+    const jobs = yield* Queue.jobs(url, pipeline, finished)
+    if (Option.isNone(jobs)) return null
+    return yield* Effect.forEach(jobs.value, (job) =>
+      job.state !== "active"
+        ? Effect.succeed({ ...job, worker: null })
+        : Effect.map(Lock.holder(`job:${job.id}`), (holder) => ({
+            ...job,
+            worker: Option.match(holder, { onNone: () => null, onSome: (h) => Lock.describeHolder(h.owner) }),
+          })),
+    )
+  })
+
 /** How many runs back `status` looks for the last successful one. */
 const HISTORY = 200
 
@@ -107,6 +153,7 @@ export const status = Command.make(
                     Option.match(loaded, { onNone: () => [], onSome: (l) => l.order }),
                   )
             const binding = Option.getOrNull(yield* store.binding(name))
+            const queue = yield* queueJobs(args.state, name, args.runs)
             const now = new Date(yield* Clock.currentTimeMillis)
             const schedule = Option.flatMap(loaded, (l) =>
               Option.map(Pipeline.schedule(l.pipeline), (definition) => ({
@@ -147,6 +194,18 @@ export const status = Command.make(
                     deadLettersByCode: byCode,
                     binding,
                     schedule: Option.getOrNull(schedule),
+                    queue:
+                      queue?.map((j) => ({
+                        job: j.id,
+                        state: jobState(j),
+                        queuedAt: j.createdOn,
+                        startedAt: j.startedOn,
+                        finishedAt: j.completedOn,
+                        tries: j.retryCount + (j.startedOn === null ? 0 : 1),
+                        worker: j.worker,
+                        outcome: jobOutcome(j) || null,
+                        request: j.data,
+                      })) ?? null,
                   },
                   null,
                   2,
@@ -211,6 +270,34 @@ export const status = Command.make(
                   ? `Last successful run: none in the last ${Format.count(history.length)} runs`
                   : `Last successful run: ${Format.timestamp(lastSucceeded.startedAt)} (${lastSucceeded.id}${lastSucceeded.status === "partial" ? ", with dead letters" : ""})`,
               )
+            if (queue !== null) {
+              yield* Console.log("")
+              const count = (st: string) => queue.filter((j) => jobState(j) === st).length
+              yield* Console.log(
+                `Queue (pipeline worker): ${Format.count(count("queued") + count("queued again"))} queued, ${Format.count(count("running"))} running`,
+              )
+              if (queue.length > 0)
+                yield* Console.log(
+                  Table.render(
+                    [
+                      { header: "JOB" },
+                      { header: "STATE" },
+                      { header: "QUEUED" },
+                      { header: "STARTED" },
+                      { header: "TRIES", align: "right" },
+                      { header: "WORKER / OUTCOME" },
+                    ],
+                    queue.map((j) => [
+                      j.id,
+                      jobState(j),
+                      Format.timestamp(j.createdOn),
+                      j.startedOn === null ? "-" : Format.timestamp(j.startedOn),
+                      String(j.retryCount + (j.startedOn === null ? 0 : 1)),
+                      j.worker ?? (jobOutcome(j) || "-"),
+                    ]),
+                  ),
+                )
+            }
             yield* Console.log("")
             yield* Console.log(
               entities.length === 0

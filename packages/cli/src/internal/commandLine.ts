@@ -20,12 +20,13 @@ import { status } from "../commands/status.js"
 import { undo } from "../commands/undo.js"
 import { unlock } from "../commands/unlock.js"
 import { verify } from "../commands/verify.js"
+import { worker } from "../commands/worker.js"
 import { type Env, invocation, reportFailure, setExitCode } from "./common.js"
 
 /** The command tree. */
 export const command = Command.make("pipeline", {}, () =>
   Console.log(
-    `Choose a command: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, emulator, demo. See \`${invocation} --help\`.`,
+    `Choose a command: init, list, plan, run, status, failures, retry, reset, relink, undo, verify, unlock, serve, worker, emulator, demo. See \`${invocation} --help\`.`,
   ),
 ).pipe(
   Command.withDescription("declarative, exactly-once ETL pipelines from legacy CRMs into Bitrix24"),
@@ -43,6 +44,7 @@ export const command = Command.make("pipeline", {}, () =>
     verify,
     unlock,
     serve,
+    worker,
     emulator,
     demo,
   ]),
