@@ -102,6 +102,7 @@ export const source = (config: SqlSourceConfig): SqlSource => {
     const connection = engine === "postgres" ? yield* Postgres.make(options) : yield* Mysql.make(options)
     const adapted: Source.Connection<Spec> = {
       location: located?.location ?? connection.location,
+      ping: connection.ping,
       check: (spec) => connection.check(forEngine(spec, engine)),
       read: (spec, request) => connection.read(forEngine(spec, engine), request),
       count: connection.count

@@ -11,7 +11,12 @@ import { cannotDelete, deleteMarked, markForDeletion } from "./internal/runner/d
 import * as Duplicates from "./internal/runner/duplicates.js"
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
-import { checkFields, describeProblems } from "./internal/runner/preflight.js"
+import {
+  checkFields,
+  checkReachable,
+  describeProblems,
+  describeUnreachable,
+} from "./internal/runner/preflight.js"
 import { type Outcome, type Prepared, prepare } from "./internal/runner/prepare.js"
 import { read } from "./internal/runner/read.js"
 import { reconcilePending } from "./internal/runner/reconcile.js"
@@ -38,7 +43,8 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
  * the fields the mappings produce on a sample (`preflight.ts`). Because pending
  * records are found in the target before anything is sent again, no run creates a record twice.
  * Before any of it, the state must belong to the portal and source at hand (`bind.ts`); an entity
- * whose id map is empty first adopts the pipeline's items the portal holds (`adopt.ts`).
+ * whose id map is empty first adopts the pipeline's items the portal holds (`adopt.ts`). First
+ * of all, every source and the sink answer one cheap request within seconds (`preflight.ts`).
  */
 
 export interface RunOptions {
@@ -116,6 +122,9 @@ export interface PlanResult {
   readonly entities: ReadonlyArray<PlanEntityResult>
   readonly sink: Sink.PlanReport
 }
+
+/** The end of a pre-flight failure's message: the state is as it was. */
+const nothingDone = "Nothing was read or written; run again once this is fixed"
 
 const message = (e: unknown): string =>
   typeof e === "object" && e !== null && "message" in e && typeof e.message === "string"
@@ -259,7 +268,11 @@ export const run = (
 
       const sources = yield* connectSources(pipeline, selected).pipe(
         Effect.mapError((e) =>
-          fail(`cannot read source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}`, undefined, e),
+          fail(
+            `cannot reach source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}; check that the database or API is up and its URL and credentials are right. ${nothingDone}`,
+            undefined,
+            e,
+          ),
         ),
       )
       const sink = yield* pipeline.sink
@@ -270,6 +283,17 @@ export const run = (
           rateBuckets: store.rateBuckets,
         })
         .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+      // Pre-flight: every source and the portal answer now, within seconds, or the run stops
+      // here with nothing read, bound or pending.
+      yield* checkReachable(sources, sink).pipe(
+        Effect.mapError((failures) =>
+          fail(
+            `${describeUnreachable(pipeline.sink.name, failures)}. ${nothingDone}`,
+            undefined,
+            failures[0],
+          ),
+        ),
+      )
       // Before anything is read or written: the state must belong to this portal and source.
       const refusals = yield* bindRun(
         store,

@@ -112,6 +112,11 @@ export interface Connection<T extends Target = Target> {
   readonly updateBatchSize: number
   /** Batches the runner keeps in flight at once. */
   readonly concurrency: number
+  /**
+   * The pre-flight call before a run reads anything: one cheap authenticated request, failing
+   * within seconds when the target cannot be reached or refuses the credentials (those `fatal`,
+   * never retried), so a run stops before anything is pending.
+   */
   readonly check: Effect.Effect<void, SinkError>
   readonly plan: (entities: ReadonlyArray<PlanEntity<T>>) => Effect.Effect<PlanReport, SinkError>
   /** Creates the items; the answer is index-aligned with `items`. */

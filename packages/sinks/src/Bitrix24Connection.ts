@@ -15,6 +15,8 @@
  *   (`internal/connection/find.ts`).
  * - `listOwned`: `crm.item.list` of every item carrying the originator, 50 per page, paged by
  *   `>id`, for `relink` and adoption (`internal/connection/owned.ts`).
+ * - `check`: `profile` with a budget of seconds, the pre-flight call before a run reads anything
+ *   (`internal/connection/check.ts`).
  * - `identity`: the portal and the webhook user or OAuth app, without secrets, which a
  *   pipeline's state is bound to.
  * - `plan`: `crm.item.fields` per type, unknown field names with the nearest real one, and an
@@ -26,13 +28,13 @@
 import type * as Sink from "@b24etl/core/Sink"
 import { Effect } from "effect"
 import type * as Bitrix24Client from "./Bitrix24Client.js"
+import * as Check from "./internal/connection/check.js"
 import * as Deletes from "./internal/connection/deletes.js"
 import * as Find from "./internal/connection/find.js"
 import * as Imports from "./internal/connection/imports.js"
 import * as Owned from "./internal/connection/owned.js"
 import * as PackedImports from "./internal/connection/packedImports.js"
 import * as Plan from "./internal/connection/plan.js"
-import { toSinkError } from "./internal/connection/requests.js"
 import * as TypeFields from "./internal/connection/typeFields.js"
 import * as Updates from "./internal/connection/updates.js"
 import type * as Target from "./Target.js"
@@ -72,10 +74,7 @@ export const make = (
       batchSize: options.packing === "off" ? importBatchSize : PackedImports.maxItems,
       updateBatchSize: commandBatchSize,
       concurrency,
-      check: client.call("profile").pipe(
-        Effect.mapError((e) => toSinkError(e, true)),
-        Effect.asVoid,
-      ),
+      check: Check.make(client),
       plan: Plan.make(client, { dryRun, concurrency, packing: options.packing }, typeFields),
       create: Imports.make(client, { originator, dryRun, packing: options.packing }, typeFields),
       update: Updates.make(client, { dryRun }, typeFields),

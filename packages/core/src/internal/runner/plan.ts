@@ -7,6 +7,7 @@ import { StateStore, StateStoreError } from "../../StateStore.js"
 import { bindRun } from "./bind.js"
 import { classify } from "./classify.js"
 import { connectSources, credentialsOf } from "./connect.js"
+import { checkReachable } from "./preflight.js"
 import { prepare } from "./prepare.js"
 
 /** The fields an entity's mapping produces on a sample of its records. */
@@ -103,6 +104,8 @@ export const planPipeline = (
       dryRun: true,
       credentials: options.credentials ?? Option.getOrUndefined(Option.map(store, credentialsOf)),
     })
+    // The same pre-flight as a run's: an unreachable source or portal fails the plan in seconds.
+    yield* checkReachable(sources, sink).pipe(Effect.mapError((failures) => failures[0]!))
     const entities: Array<PlanEntityResult> = []
     for (const name of order) {
       const entity = pipeline.entities[name]!
