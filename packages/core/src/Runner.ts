@@ -9,6 +9,7 @@ import * as CursorGuard from "./internal/runner/cursorGuard.js"
 import { linkDeferred } from "./internal/runner/deferredLinks.js"
 import { cannotDelete, deleteMarked, markForDeletion } from "./internal/runner/deletions.js"
 import * as Duplicates from "./internal/runner/duplicates.js"
+import type { Left } from "./internal/runner/left.js"
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
 import {
@@ -46,6 +47,9 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
  * whose id map is empty first adopts the pipeline's items the portal holds (`adopt.ts`). First
  * of all, every source and the sink answer one cheap request within seconds (`preflight.ts`).
  */
+
+/** What a run of an entity would do given the state, as `plan` counts it. */
+export type { Left } from "./internal/runner/left.js"
 
 export interface RunOptions {
   /** Everything but the writes: nothing is sent and no state is changed. */
@@ -114,6 +118,12 @@ export interface PlanEntityResult {
    * counts); `creates`: records not in the target yet.
    */
   readonly changed?: { readonly updates: number; readonly creates: number } | undefined
+  /**
+   * With the state store: what a run would do given the state (read from the checkpoint, or from
+   * the start with `full`): new, changed, unchanged, pending and dead-letter records. The
+   * estimate counts only what is left to write.
+   */
+  readonly left?: Left | undefined
 }
 
 export interface PlanResult {
