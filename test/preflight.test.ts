@@ -217,6 +217,14 @@ describe("pre-flight: a run that cannot reach its source or portal stops within 
             for (const secret of ["secretcode3", "dbsecret", code])
               assert.notInclude(output, secret, "no secret printed")
             assert.deepStrictEqual(yield* store.leftOver, { idMap: 0, running: 0 })
+            // The next morning, `status` says why the night's run stopped.
+            const status = yield* Effect.promise(
+              () => Cli.start(["status", "migrate-legacy"], { PIPELINE_STATE_URL: store.url }).done,
+            )
+            assert.strictEqual(status.code, 0, status.stdout + status.stderr)
+            assert.match(status.stdout, /\sfailed\s/)
+            assert.include(status.stdout, `Last run failed: `)
+            assert.include(status.stdout, c.expect)
           }
           assert.deepStrictEqual(
             (yield* portal.requestLog).filter((e) => WRITES.has(e.method)),

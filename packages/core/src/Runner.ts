@@ -276,51 +276,65 @@ export const run = (
             ),
           )
 
-      const sources = yield* connectSources(pipeline, selected).pipe(
-        Effect.mapError((e) =>
-          fail(
-            `cannot reach source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}; check that the database or API is up and its URL and credentials are right. ${nothingDone}`,
-            undefined,
-            e,
-          ),
-        ),
-      )
-      const sink = yield* pipeline.sink
-        .connect({
-          originator: Pipeline.originator(pipeline),
-          dryRun,
-          credentials: credentialsOf(store),
-          rateBuckets: store.rateBuckets,
-        })
-        .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
-      // Pre-flight: every source and the portal answer now, within seconds, or the run stops
-      // here with nothing read, bound or pending.
-      yield* checkReachable(sources, sink).pipe(
-        Effect.mapError((failures) =>
-          fail(
-            `${describeUnreachable(pipeline.sink.name, failures)}. ${nothingDone}`,
-            undefined,
-            failures[0],
-          ),
-        ),
-      )
-      // Before anything is read or written: the state must belong to this portal and source.
-      const refusals = yield* bindRun(
-        store,
-        pipeline,
-        { sink, sources },
-        { dryRun, acceptSourceChange: options.acceptSourceChange ?? false },
-      ).pipe(Effect.mapError(storeFailure))
-      if (refusals.length > 0) return yield* Effect.fail(fail(refusals.map((r) => r.message).join("; ")))
-      const undeletable = cannotDelete(pipeline, selected, sink)
-      if (undeletable.length > 0)
-        return yield* Effect.fail(
-          fail(
-            `${undeletable.join(", ")}: the policy \`deleted: { policy: "delete" }\` needs a sink that can delete, and ${pipeline.sink.name} cannot`,
-            undeletable[0],
+      // Everything before reading: a failure here is recorded as a failed run with its reason, so
+      // `status` after a night run tells why it stopped (nothing was read, written or left pending).
+      const { sources, sink } = yield* Effect.gen(function* () {
+        const sources = yield* connectSources(pipeline, selected).pipe(
+          Effect.mapError((e) =>
+            fail(
+              `cannot reach source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}; check that the database or API is up and its URL and credentials are right. ${nothingDone}`,
+              undefined,
+              e,
+            ),
           ),
         )
-      yield* checkBeforeWriting(pipeline, selected, sources, sink)
+        const sink = yield* pipeline.sink
+          .connect({
+            originator: Pipeline.originator(pipeline),
+            dryRun,
+            credentials: credentialsOf(store),
+            rateBuckets: store.rateBuckets,
+          })
+          .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+        // Pre-flight: every source and the portal answer now, within seconds, or the run stops
+        // here with nothing read, bound or pending.
+        yield* checkReachable(sources, sink).pipe(
+          Effect.mapError((failures) =>
+            fail(
+              `${describeUnreachable(pipeline.sink.name, failures)}. ${nothingDone}`,
+              undefined,
+              failures[0],
+            ),
+          ),
+        )
+        // Before anything is read or written: the state must belong to this portal and source.
+        const refusals = yield* bindRun(
+          store,
+          pipeline,
+          { sink, sources },
+          { dryRun, acceptSourceChange: options.acceptSourceChange ?? false },
+        ).pipe(Effect.mapError(storeFailure))
+        if (refusals.length > 0) return yield* Effect.fail(fail(refusals.map((r) => r.message).join("; ")))
+        const undeletable = cannotDelete(pipeline, selected, sink)
+        if (undeletable.length > 0)
+          return yield* Effect.fail(
+            fail(
+              `${undeletable.join(", ")}: the policy \`deleted: { policy: "delete" }\` needs a sink that can delete, and ${pipeline.sink.name} cannot`,
+              undeletable[0],
+            ),
+          )
+        yield* checkBeforeWriting(pipeline, selected, sources, sink)
+        return { sources, sink }
+      }).pipe(
+        Effect.tapError((e) =>
+          dryRun
+            ? Effect.void
+            : store.startRun(pipeline.name).pipe(
+                Effect.flatMap((r) => store.finishRun(r.id, "failed", { entities: [], error: e.message })),
+                Effect.ignore,
+              ),
+        ),
+      )
 
       const runRow = dryRun
         ? { id: `dry-run-${yield* Clock.currentTimeMillis}` }
