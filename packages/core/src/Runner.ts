@@ -236,8 +236,10 @@ const checkBeforeWriting = (
 /**
  * Runs a pipeline. Fails only when it cannot start (bad definition, lock held by another
  * process, source or sink unreachable, a mapped field the target does not have, a `delete` policy
- * the sink cannot apply); once started it answers a report, whose status says
- * whether it succeeded, finished with dead letters, failed (with the error) or was stopped.
+ * the sink cannot apply); such a failure after the lock was taken is kept as a `failed` run with
+ * its message (not in a dry run), nothing else changed. Once started it answers a report, whose
+ * status says whether it succeeded, finished with dead letters, failed (with the error) or was
+ * stopped.
  */
 export const run = (
   pipeline: Pipeline.Pipeline,
