@@ -152,10 +152,11 @@ for (const engine of engines) {
               )
               assert.strictEqual((yield* portal.items(CONTACT)).length, contacts.length)
               // Nothing changed, so nothing was read past the checkpoints and nothing was sent: the
-              // only requests are the check of the mapped fields before writing (crm.item.fields).
+              // only requests are the pre-flight call (profile) and the check of the mapped fields
+              // before writing (crm.item.fields).
               assert.deepStrictEqual(
                 [...new Set((yield* portal.requestLog).slice(logBefore).map((e) => e.method))],
-                ["crm.item.fields"],
+                ["profile", "crm.item.fields"],
               )
 
               // A changed account is updated in place on the next run.

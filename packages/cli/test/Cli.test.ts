@@ -83,9 +83,15 @@ describe("pipeline (child process)", () => {
     const ok = await p.cli(["plan", "crm"])
     expect(ok.code).toBe(0)
     expect(ok.stdout).toContain("Order: company → contact")
-    expect(ok.stdout).toMatch(/company\s+company\s+memory table companies\s+3\s+title/)
-    expect(ok.stdout).toMatch(/contact\s+contact\s+memory table people\s+3\s+companyId, name/)
-    expect(ok.stdout).toContain("Estimated duration: 6.0s at the sink's rate")
+    // RECORDS, then given the (empty) state: NEW, CHANGED, UNCHANGED, PENDING, DEAD.
+    expect(ok.stdout).toMatch(/company\s+company\s+memory table companies\s+3\s+3\s+0\s+0\s+0\s+0\s+title/)
+    expect(ok.stdout).toMatch(
+      /contact\s+contact\s+memory table people\s+3\s+3\s+0\s+0\s+0\s+0\s+companyId, name/,
+    )
+    expect(ok.stdout).toContain("Given the state (every record read): 6 new, 0 changed")
+    expect(ok.stdout).toContain(
+      "Estimated duration: 6.0s at the sink's rate, for the 6 records left to write",
+    )
     expect(ok.stdout).toContain("Problems: none")
 
     const bad = await p.cli(["plan", "bad-field"])

@@ -86,8 +86,21 @@ const killedThenResumed = (state: Effect.Effect<string | undefined, never, impor
 
       // How long a command takes to start and open the state on this (possibly busy) machine.
       const opening = Date.now()
-      yield* Effect.promise(() => p.cli(["status", "portal"], { env }))
+      const before_ = yield* Effect.promise(() => p.cli(["status", "portal", "--json"], { env }))
       const startup = Date.now() - opening
+      // Before the next run closes it, status already shows the killed run as crashed, lasting
+      // until its last heartbeat (lock renewals every 5 s), not as `running`.
+      const [killedRun] = JSON.parse(before_.stdout).runs as ReadonlyArray<{
+        status: string
+        startedAt: string
+        finishedAt: string | null
+        unclosed: boolean
+      }>
+      assert.strictEqual(killedRun!.status, "crashed", before_.stdout + before_.stderr)
+      assert.isTrue(killedRun!.unclosed)
+      const seen = Date.parse(killedRun!.finishedAt!) - Date.parse(killedRun!.startedAt)
+      assert.isAtMost(seen, killedAt - Date.parse(killedRun!.startedAt) + 1_000, before_.stdout)
+      assert.isAtLeast(seen, killedAt - Date.parse(killedRun!.startedAt) - 6_000, before_.stdout)
       // The next run, at once: no lock error, and its run starts (lock taken) within 5 s of that.
       const again = Date.now()
       const resumed = yield* Effect.promise(() => p.cli(["run", "portal"], { env }))

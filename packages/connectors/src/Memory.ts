@@ -118,6 +118,8 @@ export const source = (name: string, data: Readonly<Record<string, ReadonlyArray
     name,
     describe: (spec) => `records ${spec.stream}`,
     connect: Effect.succeed({
+      // Records in memory are always at hand.
+      ping: Effect.void,
       check: (spec) => Effect.asVoid(select(spec, {})),
       count: (spec, request) =>
         Effect.map(select(spec, request), (rows) => Math.min(rows.length, request.limit ?? rows.length)),

@@ -64,6 +64,7 @@ export const make = (config: MysqlConfig): Effect.Effect<MysqlClient, Source.Sou
           const pool = createPool({
             uri: url,
             connectionLimit: config.poolSize ?? 4,
+            connectTimeout: SqlDriver.connectTimeoutMs,
             charset: "UTF8MB4_UNICODE_CI",
             supportBigNumbers: true,
             bigNumberStrings: true,

@@ -47,6 +47,13 @@ const dialect: SqlSource.Dialect = {
   fromPosition: (value) => value,
 }
 
+/** A `pg` client whose session must be open within `SqlDriver.connectTimeoutMs`. */
+class TimedClient extends pg.Client {
+  constructor(config?: pg.ClientConfig) {
+    super({ ...config, connectionTimeoutMillis: SqlDriver.connectTimeoutMs })
+  }
+}
+
 /**
  * Opens a pool and checks that the database answers. The pool closes when the scope does,
  * interrupted or not.
@@ -60,6 +67,9 @@ export const make = (
     const { db, pool } = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const pool = new pg.Pool({
+          // The connect timeout on the sessions only: as a pool option it would also fail a query
+          // waiting more than that for a free session while long reads hold them all.
+          Client: TimedClient,
           connectionString: url,
           max: config.poolSize ?? 4,
           types: PgTypes.types,

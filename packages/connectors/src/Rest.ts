@@ -48,6 +48,12 @@ export interface RestConfig {
   readonly backoff?: Duration.DurationInput | undefined
   /** The longest `Retry-After` honoured; a longer one fails the read. Default 5 minutes. */
   readonly maxRetryAfter?: Duration.DurationInput | undefined
+  /**
+   * What the pre-flight request before a run asks for, relative to `baseUrl` (e.g. `"health"`):
+   * any answer but 401/403 shows the API can be reached with these credentials. Default: the
+   * base URL itself.
+   */
+  readonly pingPath?: string | undefined
   /** Headers sent with every request. */
   readonly headers?: Readonly<Record<string, string>> | undefined
   /** The source's name in messages (and the default `originatorId`). Default `rest`. */
@@ -442,7 +448,9 @@ export const make = (config: RestConfig): Effect.Effect<RestClient, Source.Sourc
     const get = (path: string, query: Readonly<Record<string, string>> = {}) =>
       Effect.map(requester.get(urlOf(path, query)), (answer) => answer.body)
 
-    return { name, check, read, get }
+    const ping = requester.ping(urlOf(config.pingPath ?? "", {}))
+
+    return { name, ping, check, read, get }
   })
 
 /** The connected API as a layer. */

@@ -116,6 +116,7 @@ export const source = (config: SqlSourceConfig): SqlSource => {
           )
     const adapted: Source.Connection<Spec> = {
       location: located?.location ?? connection.location,
+      ping: connection.ping,
       check: (spec) => connection.check(forEngine(spec, engine)),
       read: (spec, request) => connection.read(forEngine(spec, engine), request),
       count: connection.count

@@ -9,9 +9,15 @@ import * as CursorGuard from "./internal/runner/cursorGuard.js"
 import { linkDeferred } from "./internal/runner/deferredLinks.js"
 import { cannotDelete, deleteMarked, markForDeletion } from "./internal/runner/deletions.js"
 import * as Duplicates from "./internal/runner/duplicates.js"
+import type { Left } from "./internal/runner/left.js"
 import { takeLock } from "./internal/runner/lock.js"
 import { planPipeline } from "./internal/runner/plan.js"
-import { checkFields, describeProblems } from "./internal/runner/preflight.js"
+import {
+  checkFields,
+  checkReachable,
+  describeProblems,
+  describeUnreachable,
+} from "./internal/runner/preflight.js"
 import { type Outcome, type Prepared, prepare } from "./internal/runner/prepare.js"
 import { read } from "./internal/runner/read.js"
 import { reconcilePending } from "./internal/runner/reconcile.js"
@@ -39,8 +45,12 @@ import { StateStore, type StateStoreError } from "./StateStore.js"
  * the fields the mappings produce on a sample (`preflight.ts`). Because pending
  * records are found in the target before anything is sent again, no run creates a record twice.
  * Before any of it, the state must belong to the portal and source at hand (`bind.ts`); an entity
- * whose id map is empty first adopts the pipeline's items the portal holds (`adopt.ts`).
+ * whose id map is empty first adopts the pipeline's items the portal holds (`adopt.ts`). First
+ * of all, every source and the sink answer one cheap request within seconds (`preflight.ts`).
  */
+
+/** What a run of an entity would do given the state, as `plan` counts it. */
+export type { Left } from "./internal/runner/left.js"
 
 export interface RunOptions {
   /** Everything but the writes: nothing is sent and no state is changed. */
@@ -109,6 +119,12 @@ export interface PlanEntityResult {
    * counts); `creates`: records not in the target yet.
    */
   readonly changed?: { readonly updates: number; readonly creates: number } | undefined
+  /**
+   * With the state store: what a run would do given the state (read from the checkpoint, or from
+   * the start with `full`): new, changed, unchanged, pending and dead-letter records. The
+   * estimate counts only what is left to write.
+   */
+  readonly left?: Left | undefined
 }
 
 export interface PlanResult {
@@ -117,6 +133,9 @@ export interface PlanResult {
   readonly entities: ReadonlyArray<PlanEntityResult>
   readonly sink: Sink.PlanReport
 }
+
+/** The end of a pre-flight failure's message: the state is as it was. */
+const nothingDone = "Nothing was read or written; run again once this is fixed"
 
 const message = (e: unknown): string =>
   typeof e === "object" && e !== null && "message" in e && typeof e.message === "string"
@@ -218,8 +237,10 @@ const checkBeforeWriting = (
 /**
  * Runs a pipeline. Fails only when it cannot start (bad definition, lock held by another
  * process, source or sink unreachable, a mapped field the target does not have, a `delete` policy
- * the sink cannot apply); once started it answers a report, whose status says
- * whether it succeeded, finished with dead letters, failed (with the error) or was stopped.
+ * the sink cannot apply); such a failure after the lock was taken is kept as a `failed` run with
+ * its message (not in a dry run), nothing else changed. Once started it answers a report, whose
+ * status says whether it succeeded, finished with dead letters, failed (with the error) or was
+ * stopped.
  */
 export const run = (
   pipeline: Pipeline.Pipeline,
@@ -258,36 +279,65 @@ export const run = (
             ),
           )
 
-      const sources = yield* connectSources(pipeline, selected).pipe(
-        Effect.mapError((e) =>
-          fail(`cannot read source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}`, undefined, e),
-        ),
-      )
-      const sink = yield* pipeline.sink
-        .connect({
-          originator: Pipeline.originator(pipeline),
-          dryRun,
-          credentials: credentialsOf(store),
-          rateBuckets: store.rateBuckets,
-        })
-        .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
-      // Before anything is read or written: the state must belong to this portal and source.
-      const refusals = yield* bindRun(
-        store,
-        pipeline,
-        { sink, sources },
-        { dryRun, acceptSourceChange: options.acceptSourceChange ?? false },
-      ).pipe(Effect.mapError(storeFailure))
-      if (refusals.length > 0) return yield* Effect.fail(fail(refusals.map((r) => r.message).join("; ")))
-      const undeletable = cannotDelete(pipeline, selected, sink)
-      if (undeletable.length > 0)
-        return yield* Effect.fail(
-          fail(
-            `${undeletable.join(", ")}: the policy \`deleted: { policy: "delete" }\` needs a sink that can delete, and ${pipeline.sink.name} cannot`,
-            undeletable[0],
+      // Everything before reading: a failure here is recorded as a failed run with its reason, so
+      // `status` after a night run tells why it stopped (nothing was read, written or left pending).
+      const { sources, sink } = yield* Effect.gen(function* () {
+        const sources = yield* connectSources(pipeline, selected).pipe(
+          Effect.mapError((e) =>
+            fail(
+              `cannot reach source ${e.source}${e.where ? ` (${e.where})` : ""}: ${e.message}; check that the database or API is up and its URL and credentials are right. ${nothingDone}`,
+              undefined,
+              e,
+            ),
           ),
         )
-      yield* checkBeforeWriting(pipeline, selected, sources, sink)
+        const sink = yield* pipeline.sink
+          .connect({
+            originator: Pipeline.originator(pipeline),
+            dryRun,
+            credentials: credentialsOf(store),
+            rateBuckets: store.rateBuckets,
+          })
+          .pipe(Effect.mapError((e) => fail(`cannot connect to ${e.sink}: ${e.message}`, undefined, e)))
+        // Pre-flight: every source and the portal answer now, within seconds, or the run stops
+        // here with nothing read, bound or pending.
+        yield* checkReachable(sources, sink).pipe(
+          Effect.mapError((failures) =>
+            fail(
+              `${describeUnreachable(pipeline.sink.name, failures)}. ${nothingDone}`,
+              undefined,
+              failures[0],
+            ),
+          ),
+        )
+        // Before anything is read or written: the state must belong to this portal and source.
+        const refusals = yield* bindRun(
+          store,
+          pipeline,
+          { sink, sources },
+          { dryRun, acceptSourceChange: options.acceptSourceChange ?? false },
+        ).pipe(Effect.mapError(storeFailure))
+        if (refusals.length > 0) return yield* Effect.fail(fail(refusals.map((r) => r.message).join("; ")))
+        const undeletable = cannotDelete(pipeline, selected, sink)
+        if (undeletable.length > 0)
+          return yield* Effect.fail(
+            fail(
+              `${undeletable.join(", ")}: the policy \`deleted: { policy: "delete" }\` needs a sink that can delete, and ${pipeline.sink.name} cannot`,
+              undeletable[0],
+            ),
+          )
+        yield* checkBeforeWriting(pipeline, selected, sources, sink)
+        return { sources, sink }
+      }).pipe(
+        Effect.tapError((e) =>
+          dryRun
+            ? Effect.void
+            : store.startRun(pipeline.name).pipe(
+                Effect.flatMap((r) => store.finishRun(r.id, "failed", { entities: [], error: e.message })),
+                Effect.ignore,
+              ),
+        ),
+      )
 
       const runRow = dryRun
         ? { id: `dry-run-${yield* Clock.currentTimeMillis}` }

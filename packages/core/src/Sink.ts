@@ -76,8 +76,16 @@ export interface PlanEntity<T extends Target = Target> {
   readonly target: T
   /** Field names the mapping produced on a sample of records. */
   readonly fields: ReadonlyArray<string>
-  /** Records the source will deliver, when it can count. */
+  /**
+   * Records to create: given the state, those not in the target yet; without it, every record
+   * the source will deliver, when it can count.
+   */
   readonly count?: number | undefined
+  /**
+   * Items to update (or delete), when the runner knows them from the state. Optional (added
+   * after version 1): absent, the estimate covers creates only.
+   */
+  readonly updates?: number | undefined
   /** Whether the runner creates this entity's records in read order, one batch at a time. */
   readonly inOrder?: boolean | undefined
 }
@@ -134,6 +142,11 @@ export interface Connection<T extends Target = Target> {
   readonly updateBatchSize: number
   /** Batches the runner keeps in flight at once. */
   readonly concurrency: number
+  /**
+   * The pre-flight call before a run reads anything: one cheap authenticated request, failing
+   * within seconds when the target cannot be reached or refuses the credentials (those `fatal`,
+   * never retried), so a run stops before anything is pending.
+   */
   readonly check: Effect.Effect<void, SinkError>
   readonly plan: (entities: ReadonlyArray<PlanEntity<T>>) => Effect.Effect<PlanReport, SinkError>
   /** Creates the items; the answer is index-aligned with `items`. */

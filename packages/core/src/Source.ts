@@ -51,6 +51,13 @@ export interface Connection<Spec> {
    * confirmed. Optional (added after version 1): absent, a change of source goes unnoticed.
    */
   readonly location?: string | undefined
+  /**
+   * Answers once the source has answered one trivial request (SQL `SELECT 1`, one cheap HTTP
+   * request), failing within seconds with what and where when it cannot be reached or refuses
+   * the credentials. The runner calls it before a run reads anything, so an unreachable source
+   * stops the run at once. Optional (added after version 1): absent, the first read tells.
+   */
+  readonly ping?: Effect.Effect<void, SourceError> | undefined
   /** Fails with a clear message when the source cannot be read (bad URL, auth, missing table). */
   readonly check: (spec: Spec) => Effect.Effect<void, SourceError>
   /** Records in a stable order (key, or cursor then key), in chunks, never all in memory. */

@@ -99,7 +99,13 @@ layer(StoreLayer, { timeout: 120_000, excludeTestServices: true })("Sync", (it) 
       assert.deepStrictEqual(target.state.calls, { create: 0, update: 0, find: 0, delete: 0 })
       const store = yield* StateStore
       assert.deepStrictEqual(yield* store.idMapCounts(name), [])
-      assert.deepStrictEqual(yield* store.recentRuns(name, 5), [], "no run was started")
+      // The run (not the dry run) is recorded as failed with its reason, for `status`; nothing else.
+      const runs = yield* store.recentRuns(name, 5)
+      assert.deepStrictEqual(
+        runs.map((r) => r.status),
+        ["failed"],
+      )
+      assert.include((runs[0]!.stats as { error: string }).error, "company.badTitle: unknown field badTitle")
     }),
   )
 

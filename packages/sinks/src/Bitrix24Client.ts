@@ -118,6 +118,13 @@ export interface CallOptions {
   readonly idempotent?: boolean | undefined
   /** Other methods whose operating time this call spends (the commands of a `batch`). */
   readonly budgetMethods?: ReadonlyArray<string> | undefined
+  /**
+   * This call's own retry policy instead of the client's: the pre-flight check gives up after
+   * a few seconds rather than the minutes a write may wait for the portal.
+   */
+  readonly retry?: RetryOptions | undefined
+  /** This call's own longest wait for an answer instead of the client's. */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 export interface Client {
@@ -174,12 +181,13 @@ export const make = (options: Options): Effect.Effect<Client, FatalError, Scope.
           HttpClientRequest.bodyUnsafeJson(body),
           HttpClientRequest.acceptJson,
         )
-        const raw = yield* limit(post(method, request))
+        const raw = yield* limit(post(method, request, callOptions.timeout))
         return yield* Answers.interpret(answers, method, raw, token.generation)
       })
+      const policy = callOptions.retry === undefined ? retry : Retry.make(callOptions.retry)
       return tokens
         .authenticated(method, attempt)
-        .pipe(retry(method, callOptions.idempotent ?? true), Effect.withSpan(`Bitrix24.${method}`))
+        .pipe(policy(method, callOptions.idempotent ?? true), Effect.withSpan(`Bitrix24.${method}`))
     }
 
     return { portal, origin, identity, limits: shared.limits, operating: shared.operating, call }

@@ -18,6 +18,8 @@
  * - `readOwned`: the same listing with the items' values, for `verify` (`select: ["*"]` when
  *   multi-fields are compared, the only select that shows `fm`); `expected` says what the portal
  *   makes of written fields (links, primary links) (`internal/connection/expected.ts`).
+ * - `check`: `profile` with a budget of seconds, the pre-flight call before a run reads anything
+ *   (`internal/connection/check.ts`).
  * - `identity`: the portal and the webhook user or OAuth app, without secrets, which a
  *   pipeline's state is bound to.
  * - `plan`: `crm.item.fields` per type, unknown field names with the nearest real one, and an
@@ -29,6 +31,7 @@
 import type * as Sink from "@b24etl/core/Sink"
 import { Effect } from "effect"
 import type * as Bitrix24Client from "./Bitrix24Client.js"
+import * as Check from "./internal/connection/check.js"
 import * as Deletes from "./internal/connection/deletes.js"
 import * as Expected from "./internal/connection/expected.js"
 import * as Find from "./internal/connection/find.js"
@@ -36,7 +39,6 @@ import * as Imports from "./internal/connection/imports.js"
 import * as Owned from "./internal/connection/owned.js"
 import * as PackedImports from "./internal/connection/packedImports.js"
 import * as Plan from "./internal/connection/plan.js"
-import { toSinkError } from "./internal/connection/requests.js"
 import * as TypeFields from "./internal/connection/typeFields.js"
 import * as Updates from "./internal/connection/updates.js"
 import type * as Target from "./Target.js"
@@ -76,10 +78,7 @@ export const make = (
       batchSize: options.packing === "off" ? importBatchSize : PackedImports.maxItems,
       updateBatchSize: commandBatchSize,
       concurrency,
-      check: client.call("profile").pipe(
-        Effect.mapError((e) => toSinkError(e, true)),
-        Effect.asVoid,
-      ),
+      check: Check.make(client),
       plan: Plan.make(client, { dryRun, concurrency, packing: options.packing }, typeFields),
       create: Imports.make(client, { originator, dryRun, packing: options.packing }, typeFields),
       update: Updates.make(client, { dryRun }, typeFields),

@@ -2,8 +2,17 @@
 
 import * as Runner from "@b24etl/core/Runner"
 import { Command, Options } from "@effect/cli"
-import { Console, Duration, Effect } from "effect"
-import { handled, jsonOption, pipelineArg, setExitCode, stateOption } from "../internal/common.js"
+import { Console, Duration, Effect, Either, Layer } from "effect"
+import {
+  describeError,
+  handled,
+  hintName,
+  invocation,
+  jsonOption,
+  pipelineArg,
+  setExitCode,
+  stateOption,
+} from "../internal/common.js"
 import * as Format from "../internal/format.js"
 import * as Preload from "../internal/preload.js"
 import * as Table from "../internal/table.js"
@@ -32,10 +41,21 @@ export const plan = Command.make(
         Effect.gen(function* () {
           yield* Preload.connecting({ state: false })
           const { pipeline, file } = yield* PipelineLoader.load(args.pipeline)
-          // A plan may refresh an OAuth token: the rotated one goes to the state store, opened only then.
-          const credentials = yield* State.lazyCredentials(args.state)
-          const planned = Runner.plan(pipeline, { sample: args.sample, credentials, full: args.full })
-          const result = yield* args.full ? Effect.provide(planned, State.layer(args.state)) : planned
+          // The state says what is left to write. A store that cannot be opened (another process
+          // holds the embedded one) leaves the plan counting every record, and says so; `--full`
+          // needs it.
+          const opened = yield* Effect.either(Layer.build(State.layer(args.state)))
+          if (Either.isLeft(opened) && args.full) return yield* Effect.fail(opened.left)
+          const result = Either.isRight(opened)
+            ? yield* Runner.plan(pipeline, { sample: args.sample, full: args.full }).pipe(
+                Effect.provide(opened.right),
+              )
+            : // A plan may refresh an OAuth token: the rotated one goes to the state store, opened only then.
+              yield* Runner.plan(pipeline, {
+                sample: args.sample,
+                credentials: yield* State.lazyCredentials(args.state),
+              })
+          const stateUnread = Either.isLeft(opened) ? describeError(opened.left) : undefined
           const problems = result.sink.problems
           if (args.json) {
             yield* Console.log(
@@ -56,6 +76,9 @@ export const plan = Command.make(
             yield* Console.log(`Plan for pipeline ${result.pipeline} (${file}) → ${pipeline.sink.name}`)
             yield* Console.log(`Order: ${result.order.join(" → ")}`)
             yield* Console.log("")
+            const lefts = result.entities.flatMap((e) => (e.left === undefined ? [] : [e.left]))
+            const counted = lefts.length === result.entities.length
+            const n = (value: number) => Format.count(value)
             yield* Console.log(
               Table.render(
                 [
@@ -63,27 +86,62 @@ export const plan = Command.make(
                   { header: "TARGET" },
                   { header: "SOURCE" },
                   { header: "RECORDS", align: "right" },
+                  ...(counted
+                    ? ([
+                        { header: "NEW", align: "right" },
+                        { header: "CHANGED", align: "right" },
+                        { header: "UNCHANGED", align: "right" },
+                        { header: "PENDING", align: "right" },
+                        { header: "DEAD", align: "right" },
+                      ] as const)
+                    : []),
                   { header: "FIELDS" },
                 ],
                 result.entities.map((e) => [
                   e.entity,
                   e.target,
                   e.source,
-                  e.count === undefined ? "?" : Format.count(e.count),
+                  e.count === undefined ? "?" : n(e.count),
+                  ...(counted && e.left !== undefined
+                    ? [
+                        n(e.left.creates),
+                        n(e.left.updates + e.left.deletes),
+                        n(e.left.unchanged),
+                        n(e.left.pending),
+                        n(e.left.deadLetters),
+                      ]
+                    : []),
                   e.fields.join(", "),
                 ]),
               ),
             )
-            const total = result.entities.reduce((n, e) => n + (e.count ?? 0), 0)
+            const total = result.entities.reduce((sum, e) => sum + (e.count ?? 0), 0)
             yield* Console.log("")
             yield* Console.log(
-              `Records: ${Format.count(total)}${result.entities.some((e) => e.count === undefined) ? " (and more from sources that cannot count)" : ""}`,
+              `Records: ${n(total)}${result.entities.some((e) => e.count === undefined) ? " (and more from sources that cannot count)" : ""}`,
             )
-            yield* Console.log(
-              result.sink.estimate === undefined
-                ? "Estimated duration: unknown (the sink cannot tell)"
-                : `Estimated duration: ${Duration.toMillis(result.sink.estimate) < 1_000 ? "under a second" : Format.duration(Duration.toMillis(result.sink.estimate))} at the sink's rate`,
-            )
+            const sum = (f: (l: Runner.Left) => number) => lefts.reduce((s, l) => s + f(l), 0)
+            const hint = hintName(args.pipeline)
+            if (counted) {
+              const read = result.entities.every((e) => e.left!.fromStart)
+                ? "every record read"
+                : "records read after the checkpoints"
+              yield* Console.log(
+                `Given the state (${read}): ${n(sum((l) => l.creates))} new, ${n(sum((l) => l.updates + l.deletes))} changed, ${n(sum((l) => l.unchanged))} unchanged, ${n(sum((l) => l.pending))} pending (sent by an interrupted run; looked up in the target before anything is sent again), ${n(sum((l) => l.deadLetters))} dead letters (\`${invocation} retry ${hint}\` tries them; \`run\` does not)`,
+              )
+            }
+            const leftToWrite = sum((l) => l.creates + l.updates + l.deletes + l.pending)
+            if (counted && leftToWrite === 0) yield* Console.log("Nothing left to write: 0 requests, no time")
+            else
+              yield* Console.log(
+                result.sink.estimate === undefined
+                  ? "Estimated duration: unknown (the sink cannot tell)"
+                  : `Estimated duration: ${Duration.toMillis(result.sink.estimate) < 1_000 ? "under a second" : Format.duration(Duration.toMillis(result.sink.estimate))} at the sink's rate${counted ? `, for the ${n(leftToWrite)} records left to write` : ""}`,
+              )
+            if (stateUnread !== undefined)
+              yield* Console.log(
+                `Note: the state could not be read (${stateUnread}): the estimate counts every record`,
+              )
             for (const e of result.entities)
               if (e.changed !== undefined)
                 yield* Console.log(

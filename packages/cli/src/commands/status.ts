@@ -113,6 +113,35 @@ const queueJobs = (state: Option.Option<string>, pipeline: string, finished: num
           })),
     )
   })
+/** The lock lease a command-line run takes (the runner's default): its holder was last seen this long before the lease ends. */
+const LEASE_MS = 60_000
+
+/**
+ * How a run shows: a run still marked `running` whose process is gone (killed, out of memory)
+ * is `crashed` at once, before the next run closes it, and lasted until its holder's last lock
+ * renewal (its heartbeat) when the lock tells. It is dead when the pipeline's lock is free, held
+ * by a process of this host that no longer exists, or past its lease; only the newest run can
+ * still be alive (a run takes the lock before it starts, and closes older ones).
+ */
+const shown = (
+  run: { readonly status: string; readonly startedAt: Date; readonly finishedAt: Date | null },
+  newest: boolean,
+  holder: Option.Option<Lock.LockHolder>,
+  now: Date,
+): { readonly status: string; readonly finishedAt: Date | null; readonly unclosed: boolean } => {
+  if (run.status !== "running") return { status: run.status, finishedAt: run.finishedAt, unclosed: false }
+  const alive =
+    newest &&
+    Option.isSome(holder) &&
+    !Lock.holderIsDead(holder.value.owner) &&
+    holder.value.expiresAt.getTime() > now.getTime()
+  if (alive) return { status: "running", finishedAt: null, unclosed: false }
+  const lastSeen =
+    newest && Option.isSome(holder)
+      ? new Date(Math.max(run.startedAt.getTime(), holder.value.expiresAt.getTime() - LEASE_MS))
+      : null
+  return { status: "crashed", finishedAt: lastSeen, unclosed: true }
+}
 
 /** How many runs back `status` looks for the last successful one. */
 const HISTORY = 200
@@ -136,7 +165,13 @@ export const status = Command.make(
           args.state,
           Effect.gen(function* () {
             const store = yield* StateStore
-            const history = yield* store.recentRuns(name, Math.max(args.runs, HISTORY))
+            const holder = yield* Lock.holder(`pipeline:${name}`)
+            const clock = new Date(yield* Clock.currentTimeMillis)
+            // Runs as they stand now: one whose process died shows as crashed before the next run closes it.
+            const history = (yield* store.recentRuns(name, Math.max(args.runs, HISTORY))).map((r, i) => ({
+              ...r,
+              ...shown(r, i === 0, holder, clock),
+            }))
             const runs = history.slice(0, Math.max(0, args.runs))
             const last = history[0]
             const lastError = last === undefined ? undefined : runError(last.stats)
@@ -250,9 +285,11 @@ export const status = Command.make(
                         r.id,
                         r.status,
                         Format.timestamp(r.startedAt),
-                        r.finishedAt === null
-                          ? "-"
-                          : Format.duration(r.finishedAt.getTime() - r.startedAt.getTime()),
+                        r.finishedAt !== null
+                          ? Format.duration(r.finishedAt.getTime() - r.startedAt.getTime())
+                          : r.status === "running"
+                            ? `${Format.duration(clock.getTime() - r.startedAt.getTime())} so far`
+                            : "-",
                         n("read"),
                         n("created"),
                         n("updated"),
@@ -261,6 +298,10 @@ export const status = Command.make(
                     }),
                   ),
             )
+            if (runs.some((r) => r.unclosed))
+              yield* Console.log(
+                `crashed: its process is gone without finishing the run (killed, out of memory); the next run closes it and resumes where it stopped. Its duration runs to its last heartbeat.`,
+              )
             // Why the last run ended badly: otherwise only in `--json`, or in a log nobody kept.
             if (last !== undefined && ["failed", "crashed", "interrupted"].includes(last.status))
               yield* Console.log(`Last run ${last.status}${lastError === undefined ? "" : `: ${lastError}`}`)

@@ -1,6 +1,6 @@
 import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
-import { Effect, type Scope } from "effect"
+import { Config, Duration, Effect, Redacted, type Scope } from "effect"
 import { type Kysely, type RawBuilder, sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
 import * as SqlPages from "./sqlSource.js"
@@ -40,6 +40,16 @@ export const sqlSource = (
   }
 }
 
+/**
+ * How long opening a database session may take before it fails (pg `connectionTimeoutMillis`,
+ * mysql2 `connectTimeout`): a host that drops packets would otherwise hold a run for the
+ * operating system's TCP timeout, about two minutes.
+ */
+export const connectTimeoutMs = 5_000
+
+/** How long the pre-flight `SELECT 1` may take, session opening included. */
+const pingTimeout = Duration.seconds(10)
+
 /** A driver failure as text, with the URL's secrets removed wherever the driver echoed them. */
 export const describeCause = (cause: unknown, secrets: ReadonlyArray<string>): string =>
   SecretUrl.scrub(cause instanceof Error ? cause.message || cause.name : String(cause), secrets)
@@ -70,10 +80,19 @@ export const serve = (options: {
 }) =>
   Effect.gen(function* () {
     const { name, url, db } = options
-    yield* Effect.tryPromise({
+    // The pre-flight query: the database answers now, or the run stops within seconds.
+    const ping = Effect.tryPromise({
       try: () => sql`SELECT 1`.execute(db),
       catch: (cause) => cannotConnect(name, url, cause),
-    })
+    }).pipe(
+      Effect.timeoutFail({
+        duration: pingTimeout,
+        onTimeout: () =>
+          cannotConnect(name, url, `no answer to SELECT 1 within ${Duration.format(pingTimeout)}`),
+      }),
+      Effect.asVoid,
+    )
+    yield* ping
     const secrets = SecretUrl.secretsOf(url)
     const client: SqlPages.Client = {
       name,
@@ -85,5 +104,5 @@ export const serve = (options: {
       scrub: (text) => SecretUrl.scrub(text, secrets),
     }
     // What the pipeline's state is bound to: host, port and database, never the user or password.
-    return { name, db, location: SecretUrl.location(url), ...SqlPages.connection(client) }
+    return { name, db, location: SecretUrl.location(url), ping, ...SqlPages.connection(client) }
   })

@@ -1,6 +1,6 @@
 import * as Source from "@b24etl/core/Source"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Clock, Data, Duration, Effect, Option, Random, Ref } from "effect"
+import { Clock, Data, Duration, Effect, Option, Random, Ref, Schedule } from "effect"
 import type * as RestAuth from "../../RestAuth.js"
 import * as Secret from "../secret.js"
 
@@ -23,6 +23,9 @@ export interface Options {
   /** Wraps each attempt: the rate limiter. */
   readonly limit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
+
+/** The longest wait for the pre-flight request's answer (or the source's own timeout, if shorter). */
+const pingTimeout = Duration.seconds(5)
 
 /** Worth another attempt: 429, 5xx, a timeout, a broken connection. */
 class Transient extends Data.TaggedError("Transient")<{
@@ -267,7 +270,48 @@ export const make = (options: Options) =>
         }),
       )
 
-    return { get: (url: URL) => withRetries(url, 0, false), secretParams }
+    /**
+     * The pre-flight request: one GET of `url` with the source's auth, two tries of at most
+     * `pingTimeout` each. Any answer but 401/403 shows the API can be reached (a base URL may well
+     * answer 404); 401/403, or an OAuth2 token refused, means the credentials are wrong.
+     */
+    const ping = (url: URL): Effect.Effect<void, Source.SourceError> => {
+      const timeout = Duration.min(options.timeout, pingTimeout)
+      const where = `GET ${shown(url, secretParams)}`
+      const attempt = Effect.gen(function* () {
+        const request = yield* authorize(
+          HttpClientRequest.get(url).pipe(HttpClientRequest.setHeaders(options.headers)),
+        )
+        const response = yield* http.execute(request).pipe(
+          Effect.flatMap((r: HttpClientResponse.HttpClientResponse) => Effect.as(r.text, r)),
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () => fail(`${where}: no answer within ${Duration.format(timeout)}`),
+          }),
+          Effect.mapError((e) =>
+            e instanceof Source.SourceError ? e : fail(`${where} failed: ${e.message}`),
+          ),
+          options.limit,
+        )
+        if (response.status === 401 || response.status === 403)
+          return yield* Effect.fail(
+            new Unauthorized({
+              message: `${where}: ${statusText(response.status)}; check the source's credentials (${auth?._tag ?? "no auth configured"})`,
+            }),
+          )
+      })
+      return attempt.pipe(
+        // A refused credential is final; a network failure gets one more try.
+        Effect.retry({
+          times: 1,
+          schedule: Schedule.spaced("500 millis"),
+          while: (e) => e._tag === "SourceError",
+        }),
+        Effect.catchTag("Unauthorized", (e) => Effect.fail(fail(e.message))),
+      )
+    }
+
+    return { get: (url: URL) => withRetries(url, 0, false), ping, secretParams }
   })
 
 const scrub = (text: string, secret: string) => (secret.length < 3 ? text : text.split(secret).join("***"))

@@ -1,12 +1,13 @@
-import { Chunk, Effect, Option, type Scope, Stream } from "effect"
+import { Effect, Option, type Scope, Stream } from "effect"
 import * as Pipeline from "../../Pipeline.js"
 import type { PlanEntityResult, PlanResult } from "../../Runner.js"
 import type * as Sink from "../../Sink.js"
 import type * as Source from "../../Source.js"
 import { StateStore, StateStoreError } from "../../StateStore.js"
 import { bindRun } from "./bind.js"
-import { classify } from "./classify.js"
 import { connectSources, credentialsOf } from "./connect.js"
+import { leftToWrite } from "./left.js"
+import { checkReachable } from "./preflight.js"
 import { prepare } from "./prepare.js"
 
 /** The fields an entity's mapping produces on a sample of its records. */
@@ -34,42 +35,10 @@ const sampleFields = (
   })
 
 /**
- * What a `--full` run of an entity would write: every record read and prepared, compared with
- * the id map by payload hash, read-only. `updates`: items whose fields changed since they were
- * last written; `creates`: records not in the target yet.
- */
-const changedSinceWritten = (
-  pipeline: Pipeline.Pipeline,
-  name: string,
-  conn: Source.Connection<unknown>,
-  store: StateStore,
-): Effect.Effect<
-  { readonly updates: number; readonly creates: number },
-  Source.SourceError | StateStoreError
-> =>
-  Effect.gen(function* () {
-    const entity = pipeline.entities[name]!
-    const preparer = prepare(pipeline.name, name, entity)
-    let updates = 0
-    let creates = 0
-    yield* conn.read(entity.from.spec, {}).pipe(
-      Stream.grouped(pipeline.options?.bufferSize ?? 500),
-      Stream.runForEach((chunk) =>
-        Effect.gen(function* () {
-          const outcomes = yield* preparer.chunk(Chunk.toReadonlyArray(chunk))
-          const keys = outcomes.flatMap((o) => (o._tag === "Prepared" ? [o.key] : []))
-          const classified = classify(outcomes, yield* store.lookup(pipeline.name, name, keys))
-          updates += classified.updates.length
-          creates += classified.creates.length
-        }),
-      ),
-    )
-    return { updates, creates }
-  })
-
-/**
  * Checks a pipeline without writing: definition, entity order, source counts, and the sink's
- * check of the fields the mappings produce on a sample of records.
+ * check of the fields the mappings produce on a sample of records. With the state store at hand,
+ * it counts what a run would write given the state (`left.ts`: new, changed, unchanged, pending,
+ * dead letters), and the sink estimates only that; without it, every counted record.
  */
 export const planPipeline = (
   pipeline: Pipeline.Pipeline,
@@ -103,11 +72,16 @@ export const planPipeline = (
       dryRun: true,
       credentials: options.credentials ?? Option.getOrUndefined(Option.map(store, credentialsOf)),
     })
+    // The same pre-flight as a run's: an unreachable source or portal fails the plan in seconds.
+    yield* checkReachable(sources, sink).pipe(Effect.mapError((failures) => failures[0]!))
     const entities: Array<PlanEntityResult> = []
     for (const name of order) {
       const entity = pipeline.entities[name]!
       const conn = sources.get(entity.from.source)!
       const count = conn.count ? yield* conn.count(entity.from.spec, {}) : undefined
+      const left = Option.isSome(store)
+        ? yield* leftToWrite(pipeline, name, conn, store.value, { full: options.full === true })
+        : undefined
       entities.push({
         entity: name,
         target: entity.to.name,
@@ -115,8 +89,9 @@ export const planPipeline = (
         count,
         fields: yield* sampleFields(pipeline.name, name, entity, conn, options.sample ?? 20),
         incremental: false,
-        ...(options.full === true && Option.isSome(store)
-          ? { changed: yield* changedSinceWritten(pipeline, name, conn, store.value) }
+        left,
+        ...(options.full === true && left !== undefined
+          ? { changed: { updates: left.updates, creates: left.creates } }
           : {}),
       })
     }
@@ -125,7 +100,9 @@ export const planPipeline = (
         entity: e.entity,
         target: pipeline.entities[e.entity]!.to,
         fields: e.fields,
-        count: e.count,
+        // Given the state, only what is left: pending rows may be sent again after their lookup.
+        count: e.left === undefined ? e.count : e.left.creates + e.left.pending,
+        updates: e.left === undefined ? undefined : e.left.updates + e.left.deletes,
         inOrder: pipeline.entities[e.entity]!.inOrder === true,
       })),
     )

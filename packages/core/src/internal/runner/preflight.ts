@@ -1,4 +1,4 @@
-import { Effect, Stream } from "effect"
+import { Effect, Either, Stream } from "effect"
 import type * as Pipeline from "../../Pipeline.js"
 import type * as Sink from "../../Sink.js"
 import type * as Source from "../../Source.js"
@@ -62,3 +62,40 @@ export const checkFields = (
 /** The problems as one line each, `entity.field: message`, for the run's error. */
 export const describeProblems = (problems: ReadonlyArray<Sink.PlanProblem>): string =>
   problems.map((p) => `${p.entity}${p.field === undefined ? "" : `.${p.field}`}: ${p.message}`).join("; ")
+
+/** What did not answer the pre-flight: a source, or the sink. */
+export type Unreachable = Source.SourceError | Sink.SinkError
+
+/**
+ * Before a run reads anything: every source answers one trivial request (`ping`: SQL `SELECT 1`,
+ * one cheap HTTP request) and the sink one cheap authenticated call (`check`: Bitrix24 `profile`),
+ * all at once, each within its own budget of seconds. Answers every one that failed, so a user
+ * with a wrong database URL and a wrong webhook learns both at once.
+ */
+export const checkReachable = (
+  sources: ReadonlyMap<Source.Source<unknown>, Source.Connection<unknown>>,
+  sink: Sink.Connection,
+): Effect.Effect<void, ReadonlyArray<Unreachable>> =>
+  Effect.all(
+    [...[...sources.values()].map((conn) => conn.ping ?? Effect.void), sink.check] as ReadonlyArray<
+      Effect.Effect<void, Unreachable>
+    >,
+    { concurrency: "unbounded", mode: "either" },
+  ).pipe(
+    Effect.flatMap((answers) => {
+      const failures = answers.flatMap((a) => (Either.isLeft(a) ? [a.left] : []))
+      return failures.length === 0 ? Effect.void : Effect.fail(failures)
+    }),
+  )
+
+/** What to do about each failure, for the run's error: what failed, where, and what to check. */
+export const describeUnreachable = (sinkName: string, failures: ReadonlyArray<Unreachable>): string =>
+  failures
+    .map((e) =>
+      e._tag === "SourceError"
+        ? `source ${e.source}${e.where ? ` (${e.where})` : ""} did not answer: ${e.message}; check that the database or API is up and its URL and credentials are right`
+        : e.reason === "fatal"
+          ? `${sinkName} refused the pre-flight call${e.code ? ` (${e.code})` : ""}: ${e.message}`
+          : `${sinkName} did not answer the pre-flight call${e.code ? ` (${e.code})` : ""}: ${e.message}; check that the portal's address is right and that it can be reached from here`,
+    )
+    .join("; ")

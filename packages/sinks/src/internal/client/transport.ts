@@ -15,10 +15,11 @@ export interface Raw {
   readonly text: string
 }
 
-/** Sends one request; `method` names it in errors. */
+/** Sends one request; `method` names it in errors; `timeout` overrides the client's for this one. */
 export type Post = (
   method: string,
   request: HttpClientRequest.HttpClientRequest,
+  timeout?: Duration.DurationInput | undefined,
 ) => Effect.Effect<Raw, Bitrix24Error>
 
 /** Failures that happen before a request leaves: the portal cannot have applied it. */
@@ -85,9 +86,10 @@ export const make = (options: {
       // Request spans carry the full URL, and a webhook URL holds its secret: no request spans.
       HttpClient.withTracerDisabledWhen(() => true),
     )
-    const timeout = Duration.decode(options.timeout)
-    return (method, request) =>
-      http.execute(request).pipe(
+    const clientTimeout = Duration.decode(options.timeout)
+    return (method, request, ownTimeout) => {
+      const timeout = ownTimeout === undefined ? clientTimeout : Duration.decode(ownTimeout)
+      return http.execute(request).pipe(
         Effect.flatMap((response) =>
           Effect.map(response.text, (text) => ({ status: response.status, text })),
         ),
@@ -118,4 +120,5 @@ export const make = (options: {
             Effect.fail(fromTransport(method, portal, e.cause)),
         }),
       )
+    }
   })

@@ -2,8 +2,8 @@
  * `plan`: before anything is written, each entity's mapping is checked against the portal's
  * fields (`crm.item.fields`): unknown names with the nearest real one, required fields left unset,
  * a missing identity field, fields the sink sets itself, imported history out of order. The
- * report ends with the rate, the batch sizes and an estimate of the time to create the counted
- * records.
+ * report ends with the rate, the batch sizes and an estimate of the time to write the counted
+ * records (creates 20 per request, updates 50 per request).
  */
 import type * as Sink from "@b24etl/core/Sink"
 import { Duration, Effect } from "effect"
@@ -94,6 +94,7 @@ export const make =
           counted = true
           requests += Math.ceil(entity.count / Imports.batchSize)
         }
+        if (entity.updates !== undefined) requests += Math.ceil(entity.updates / Updates.batchSize)
         if (known === undefined) {
           problems.push({
             entity: entity.entity,
@@ -117,7 +118,7 @@ export const make =
           : [
               "packing: auto, up to 50 crm.item.batchImport commands per batch once a probe shows the portal takes them; the estimate assumes plain imports",
             ]),
-        ...(counted ? [`requests to create the counted records: ${requests}`] : []),
+        ...(counted ? [`requests to write the counted records: ${requests}`] : []),
         ...(options.dryRun ? ["dry run: create/update answer fake negative ids and send nothing"] : []),
       ]
       return { problems, estimate, notes }
