@@ -1,6 +1,6 @@
 import * as SecretUrl from "@b24etl/core/SecretUrl"
 import * as Source from "@b24etl/core/Source"
-import { Config, Duration, Effect, Redacted, type Scope } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 import { type Kysely, type RawBuilder, sql } from "kysely"
 import * as SqlSpec from "../SqlSpec.js"
 import * as SqlPages from "./sqlSource.js"
