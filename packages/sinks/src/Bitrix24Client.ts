@@ -77,6 +77,8 @@ export interface RetryOptions {
   readonly base?: Duration.DurationInput | undefined
   /** Longest single backoff delay (default 30 s). */
   readonly cap?: Duration.DurationInput | undefined
+  /** No retry starts once this long has passed since the first failure (default: no bound). */
+  readonly within?: Duration.DurationInput | undefined
   /**
    * Retry 5xx answers (other than 503) of non-idempotent calls (`crm.item.batchImport`).
    * Default false: a 500 may come after the portal created some items, so it is reported as

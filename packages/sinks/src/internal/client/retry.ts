@@ -33,6 +33,7 @@ export const make = (options: Bitrix24Client.RetryOptions = {}): Retry => {
     Schedule.jittered,
     Schedule.modifyDelay((_, d) => Duration.min(d, cap)),
     Schedule.intersect(Schedule.recurs(options.times ?? 8)),
+    (s) => (options.within === undefined ? s : Schedule.upTo(s, options.within)),
   )
   return (method, idempotent) => {
     const retryable = (e: Bitrix24Error): boolean =>
