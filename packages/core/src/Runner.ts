@@ -1,5 +1,5 @@
 import { Chunk, Clock, Data, Effect, Ref, Stream } from "effect"
-import { adoptIfEmpty, holdBack } from "./internal/runner/adopt.js"
+import { adoptIfEmpty, askAhead, holdBack } from "./internal/runner/adopt.js"
 import { bindRun } from "./internal/runner/bind.js"
 import { classifyChunk } from "./internal/runner/classify.js"
 import { advanceCheckpoint, commit, commitUnsent } from "./internal/runner/commit.js"
@@ -382,6 +382,10 @@ export const run = (
       const entities: Array<EntityReport> = []
       const outcome = yield* Effect.either(
         Effect.gen(function* () {
+          yield* askAhead(
+            ctx,
+            selected.map((name) => ({ name, target: pipeline.entities[name]!.to })),
+          )
           for (const name of selected) {
             if (yield* ctx.isStopping) break
             entities.push(yield* runEntity(ctx, name, sources.get(pipeline.entities[name]!.from.source)!))

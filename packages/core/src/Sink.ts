@@ -149,6 +149,13 @@ export interface Connection<T extends Target = Target> {
    */
   readonly check: Effect.Effect<void, SinkError>
   readonly plan: (entities: ReadonlyArray<PlanEntity<T>>) => Effect.Effect<PlanReport, SinkError>
+  /**
+   * Optional: told at the start of a run that creates of `target` are likely (its entity's id map
+   * is empty), so that what the sink must ask before its first create (Bitrix24: whether imports
+   * can be packed) is asked while the run does other work, not in front of the first create. Never
+   * called in a dry run.
+   */
+  readonly readyToCreate?: ((target: T) => Effect.Effect<void>) | undefined
   /** Creates the items; the answer is index-aligned with `items`. */
   readonly create: (
     target: T,

@@ -73,6 +73,7 @@ export const make = (
     const { originator, dryRun } = options
     const concurrency = options.concurrency ?? 4
     const typeFields = TypeFields.cached(client)
+    const packing = Imports.packingDecision(client, options.packing ?? "auto")
     const connection: Sink.Connection<Target.Target> = {
       identity: client.identity,
       batchSize: options.packing === "off" ? importBatchSize : PackedImports.maxItems,
@@ -80,7 +81,9 @@ export const make = (
       concurrency,
       check: Check.make(client),
       plan: Plan.make(client, { dryRun, concurrency, packing: options.packing }, typeFields),
-      create: Imports.make(client, { originator, dryRun, packing: options.packing }, typeFields),
+      // The packing probe, asked at the start of a run that will create, beside its other requests.
+      readyToCreate: dryRun ? undefined : (target) => Effect.asVoid(packing.enabled(target)),
+      create: Imports.make(client, { originator, dryRun, packing }, typeFields),
       update: Updates.make(client, { dryRun }, typeFields),
       delete: Deletes.make(client, { dryRun }),
       find: Find.make(client, originator, typeFields),

@@ -100,6 +100,21 @@ layer(StoreLayer, { timeout: 300_000, excludeTestServices: true })("migration", 
         )
         // The first requests carry 5 commands, until an answer has told the cost per item.
         assert.isAtMost(imports.length, 1 + 12 + 4)
+        // Asked ahead, before the first import: the adoption check of every entity (its id map is
+        // empty) and the packing probe, so no entity waits a round trip of its own for them.
+        const log = yield* emulator.requestLog
+        const firstImport = log.findIndex(
+          (e) =>
+            e.method === "batch" &&
+            (e.commands?.length ?? 0) > 1 &&
+            e.commands![0] === "crm.item.batchImport",
+        )
+        assert.strictEqual(log.filter((e) => e.method === "crm.item.list").length, 3)
+        assert.isTrue(
+          log.slice(0, firstImport).filter((e) => e.method === "crm.item.list").length === 3 &&
+            log.slice(0, firstImport).some((e) => e.method === "batch" && e.commands?.length === 1),
+          "the adoption checks and the probe come before the first import",
+        )
         assert.strictEqual(yield* methodCount(emulator, "crm.item.batchImport"), 0)
         // Companies strictly before contacts, contacts before deals (the portal checks links too).
         const lastCompany = (yield* emulator.items(4)).reduce(

@@ -215,6 +215,32 @@ describe("packed imports", () => {
     60_000,
   )
 
+  it.scopedLive(
+    "readyToCreate asks the probe ahead of the first create, once; a dry run has none and sends nothing",
+    () =>
+      Effect.gen(function* () {
+        const emulator = yield* portal()
+        const conn = yield* connect(webhookSink(emulator))
+        yield* conn.readyToCreate!(Bitrix24.company)
+        // The probe alone: one command, nothing created.
+        assert.deepStrictEqual(yield* importCommands(emulator), [1])
+        assert.strictEqual((yield* emulator.items(4)).length, 0)
+        yield* conn.readyToCreate!(Bitrix24.contact)
+        const results = yield* conn.create(
+          Bitrix24.company,
+          items("company", 45, (i) => ({ title: `Company ${i}` })),
+        )
+        assert.isTrue(results.every((r) => r._tag === "Written"))
+        // Decided once: the create goes packed at once, with no second probe.
+        assert.deepStrictEqual(yield* importCommands(emulator), [1, 3])
+
+        const dry = yield* portal()
+        const dryConn = yield* connect(webhookSink(dry), { dryRun: true })
+        assert.isUndefined(dryConn.readyToCreate)
+        assert.deepStrictEqual(yield* dry.requestLog, [])
+      }),
+  )
+
   it.effect("BITRIX24_PACKING: auto by default, off, anything else refused", () =>
     Effect.gen(function* () {
       const read = (env: Record<string, string>) =>

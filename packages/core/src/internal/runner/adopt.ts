@@ -189,10 +189,58 @@ export const holdBack = <A extends { readonly record: { readonly key: string } }
         return { creates: kept, held: creates.length - kept.length }
       })
 
+/** Whether the target holds any item of the pipeline: the first page's first item (one request). */
+const firstOwned = (ctx: RunContext, target: Sink.Target, list: NonNullable<Sink.Connection["listOwned"]>) =>
+  ctx.call(Stream.runHead(list(target))).pipe(
+    // A target that cannot tell its items apart by originator has nothing to adopt from.
+    Effect.catchIf(
+      (e) => e.code === "NO_IDENTITY_FIELD",
+      () => Effect.succeed(Option.none()),
+    ),
+  )
+
+/** The answers `askAhead` got, by entity, each taken once by `adoptIfEmpty`. */
+const askedAhead = new WeakMap<RunContext, Map<string, Option.Option<Sink.OwnedItem>>>()
+
+/**
+ * At the start of a run: for every entity whose id map is empty, whether the target holds items
+ * of the pipeline, all asked at once, so the entities do not each wait a round trip when their
+ * turn comes. Nothing this run writes changes the answer that matters: an entity's own items are
+ * created only in its turn, and items of another entity sharing its target are adopted under
+ * that entity (none of them under this one).
+ */
+export const askAhead = (
+  ctx: RunContext,
+  entities: ReadonlyArray<{ readonly name: string; readonly target: Sink.Target }>,
+): Effect.Effect<void, Sink.SinkError | StateStoreError> =>
+  Effect.gen(function* () {
+    const list = ctx.sink.listOwned
+    // Pending rows may all be released by the entity's reconciliation, leaving its id map empty.
+    const counts = yield* ctx.store.idMapCounts(ctx.pipeline.name)
+    const settled = new Set(counts.filter((c) => c.count > 0 && c.status !== "pending").map((c) => c.entity))
+    const empty = entities.filter((e) => !settled.has(e.name))
+    const ready = ctx.sink.readyToCreate
+    const [answers] = yield* Effect.all(
+      [
+        list === undefined
+          ? Effect.succeed([])
+          : Effect.forEach(
+              empty,
+              (e) => Effect.map(firstOwned(ctx, e.target, list), (first) => [e.name, first] as const),
+              { concurrency: "unbounded" },
+            ),
+        // An empty id map means creates are coming: the sink gets ready for them meanwhile.
+        ready === undefined || ctx.dryRun || empty.length === 0 ? Effect.void : ready(empty[0]!.target),
+      ],
+      { concurrency: "unbounded" },
+    )
+    askedAhead.set(ctx, new Map(answers))
+  })
+
 /**
  * Before an entity's first create, when its id map holds no row at all: asks the target for the
- * first page of the pipeline's items there (one request), and when there are any, adopts the
- * entity's (the relink of that entity); records the target holds more than once become dead
+ * first page of the pipeline's items there (one request, or the answer `askAhead` got), and when
+ * there are any, adopts the entity's (the relink of that entity); records the target holds more than once become dead
  * letters and are held back. Answers how many items were adopted. Not in a dry run, which
  * changes no state: it only says what a real run would do.
  */
@@ -204,13 +252,10 @@ export const adoptIfEmpty = (
     const list = ctx.sink.listOwned
     if (list === undefined) return 0
     if ((yield* entitiesWithRows(ctx)).has(entity.name)) return 0
-    const first = yield* ctx.call(Stream.runHead(list(entity.target))).pipe(
-      // A target that cannot tell its items apart by originator has nothing to adopt from.
-      Effect.catchIf(
-        (e) => e.code === "NO_IDENTITY_FIELD",
-        () => Effect.succeed(Option.none()),
-      ),
-    )
+    const ahead = askedAhead.get(ctx)
+    const asked = ahead?.get(entity.name)
+    ahead?.delete(entity.name)
+    const first = asked ?? (yield* firstOwned(ctx, entity.target, list))
     if (Option.isNone(first)) return 0
     if (ctx.dryRun) {
       yield* ctx.progress.note(

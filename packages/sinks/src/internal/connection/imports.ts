@@ -99,8 +99,13 @@ const prepareCreate = (
   return { _tag: "Ok", fields }
 }
 
-/** Whether this connection packs imports: decided once, by the probe, on the first packable call. */
-const packingDecision = (client: Bitrix24Client.Client, packing: Packed.Packing) => {
+/**
+ * Whether this connection packs imports: decided once, by the probe, on the first packable call
+ * or when the runner says creates are coming (`readyToCreate`), whichever is first.
+ */
+export type PackingDecision = ReturnType<typeof packingDecision>
+
+export const packingDecision = (client: Bitrix24Client.Client, packing: Packed.Packing) => {
   let decided: boolean | undefined = packing === "off" ? false : undefined
   const lock = Effect.unsafeMakeSemaphore(1)
   return {
@@ -130,13 +135,12 @@ export const make = (
   options: {
     readonly originator: string
     readonly dryRun: boolean
-    readonly packing?: Packed.Packing | undefined
+    readonly packing: PackingDecision
   },
   typeFields: (target: Target.Target) => Effect.Effect<TypeFields, Sink.SinkError>,
 ): Sink.Connection<Target.Target>["create"] => {
-  const { originator, dryRun } = options
+  const { originator, dryRun, packing } = options
   const history = History.tracker()
-  const packing = packingDecision(client, options.packing ?? "auto")
   let fakeIds = 0
   const fakeId = (): Sink.ItemResult => Sink.written(String(-++fakeIds))
   return (target0, items) =>

@@ -82,14 +82,26 @@ export const make =
       const problems: Array<Sink.PlanProblem> = []
       let requests = 0
       let counted = false
-      for (const entity of entities) {
-        const target = yield* asTarget(entity.target)
-        const known = yield* typeFields(target).pipe(
-          Effect.catchIf(
-            (e) => e.reason === "fatal" && e.code === "NOT_FOUND",
-            () => Effect.succeed(undefined),
+      const targets = yield* Effect.forEach(entities, (entity) => asTarget(entity.target))
+      // Every type's fields at once: the round trips before the first write overlap instead of
+      // following one another.
+      const types = [...new Map(targets.map((t) => [t.entityTypeId, t])).values()]
+      const fields = yield* Effect.forEach(
+        types,
+        (target) =>
+          typeFields(target).pipe(
+            Effect.map((known) => [target.entityTypeId, known] as const),
+            Effect.catchIf(
+              (e) => e.reason === "fatal" && e.code === "NOT_FOUND",
+              () => Effect.succeed([target.entityTypeId, undefined] as const),
+            ),
           ),
-        )
+        { concurrency: "unbounded" },
+      )
+      const fieldsByType = new Map<number, TypeFields | undefined>(fields)
+      for (const [i, entity] of entities.entries()) {
+        const target = targets[i]!
+        const known = fieldsByType.get(target.entityTypeId)
         if (entity.count !== undefined) {
           counted = true
           requests += Math.ceil(entity.count / Imports.batchSize)
