@@ -204,14 +204,15 @@ describe("pipeline verify", () => {
   )
 
   it.live(
-    "on every state dialect (PGlite, PostgreSQL, MariaDB): a clean migration matches, an item deleted by hand is missing",
+    "on every state dialect (SQLite, PGlite, PostgreSQL, MariaDB): a clean migration matches, an item deleted by hand is missing",
     () =>
       Effect.scoped(
         Effect.gen(function* () {
           const dir = mkdtempSync(join(tmpdir(), "b24etl-verify17-"))
           yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
           const stores = [
-            ["PGlite", StateStoreSql.layerPglite(dir)],
+            ["SQLite", StateStoreSql.layerSqlite(join(dir, "sqlite"))],
+            ["PGlite", StateStoreSql.layerPglite(join(dir, "pglite"))],
             ["PostgreSQL", Legacy.stateStore("postgres", "b24etl_e2e_verify17_dialect")],
             ["MariaDB", Legacy.stateStore("mysql", "b24etl_e2e_verify17_dialect")],
           ] as const
