@@ -247,6 +247,86 @@ describe("sync on the emulator", () => {
   )
 
   it.live(
+    "a contact whose company was deleted and created again is linked to the new id, then sends nothing",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const portal = yield* Legacy.portal()
+          const { data, pipeline } = crm("relinkfix-recreated", portal.webhookUrl)
+          const contactOf = (key: number) =>
+            Effect.map(portal.items(CONTACT), (items) => byOrigin(items, `contact:${key}`)!)
+          const first = yield* run(pipeline)
+          assert.strictEqual(first.status, "succeeded", first.error)
+          const oldId = byOrigin(yield* portal.items(COMPANY), "company:2")!.id
+          // Contact 8 links company 2 (people map to companies 1..6 in turn); it stays in the source.
+          assert.strictEqual(Number((yield* contactOf(8)).companyId), oldId)
+
+          data.companies[1]!.deleted = true
+          data.companies[1]!.updated = 200
+          const deleting = yield* run(pipeline)
+          assert.strictEqual(deleting.status, "succeeded", deleting.error)
+          assert.deepStrictEqual(
+            deleting.entities.map((e) => [e.entity, e.deleted, e.updated]),
+            [
+              ["company", 1, 0],
+              ["contact", 0, 0],
+            ],
+          )
+          assert.isUndefined(byOrigin(yield* portal.items(COMPANY), "company:2"))
+
+          data.companies[1]!.deleted = false
+          data.companies[1]!.updated = 300
+          const dry = yield* run(pipeline, { dryRun: true })
+          assert.deepStrictEqual(
+            dry.entities.map((e) => [e.entity, e.created, e.updated]),
+            [
+              ["company", 1, 0],
+              ["contact", 0, 2],
+            ],
+            "a dry run counts the links it would update",
+          )
+          const back = yield* run(pipeline)
+          assert.strictEqual(back.status, "succeeded", back.error)
+          const company = byOrigin(yield* portal.items(COMPANY), "company:2")!
+          assert.notStrictEqual(company.id, oldId)
+          assert.deepStrictEqual(
+            back.entities.map((e) => [e.entity, e.created, e.updated]),
+            [
+              ["company", 1, 0],
+              ["contact", 0, 2],
+            ],
+            "contacts 2 and 8 link company 2: each is sent its new id once",
+          )
+          for (const key of [2, 8]) assert.strictEqual(Number((yield* contactOf(key)).companyId), company.id)
+          assert.strictEqual(
+            Number((yield* contactOf(1)).companyId),
+            byOrigin(yield* portal.items(COMPANY), "company:1")!.id,
+          )
+
+          const before = (yield* portal.requestLog).length
+          const again = yield* run(pipeline)
+          assert.strictEqual(again.status, "succeeded", again.error)
+          assert.deepStrictEqual(
+            again.entities.map((e) => [e.entity, e.created, e.updated, e.unchanged]),
+            [
+              ["company", 0, 0, 0],
+              ["contact", 0, 0, 12],
+            ],
+          )
+          assert.deepStrictEqual(
+            (yield* portal.requestLog)
+              .slice(before)
+              .filter((e) => writes.has(e.method))
+              .map((e) => e.method),
+            [],
+            "a rerun with nothing changed writes nothing",
+          )
+        }).pipe(Effect.provide(Legacy.stateStore("postgres", "b24etl_e2e_relinkfix_recreated"))),
+      ),
+    300_000,
+  )
+
+  it.live(
     "from the command line: plan --full counts, run --full updates only what changed, a delete shows in the report",
     () =>
       Effect.scoped(

@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { classify } from "../src/internal/runner/classify.js"
 import { hashFields, type Outcome, type Prepared } from "../src/internal/runner/prepare.js"
+import { writtenHash } from "../src/internal/runner/writtenHash.js"
+import { ref } from "../src/Reference.js"
 import type { IdMapEntry } from "../src/StateStore.js"
 
 const prepared = (
@@ -113,5 +115,43 @@ describe("classify", () => {
     )
     assert.deepStrictEqual(c.deleted, ["4"])
     assert.strictEqual(c.creates.length, 0)
+  })
+
+  it("updates a record whose parent has a new id, though its content is the same; not when its ids are the same", () => {
+    const contact = prepared("1", { name: "Ann", companyId: ref("company", 7) })
+    const then = (id: string) => () => id
+    const kept = writtenHash(contact.hash, contact.fields, then("100"))!
+    assert.notStrictEqual(kept, contact.hash, "the ids are part of the hash kept")
+    const existing = idMap(row("1", kept))
+    // The company was deleted and created again (or adopted, or relinked): id 100 is now 250.
+    const moved = classify([contact], existing, then("250"))
+    assert.deepStrictEqual(
+      moved.updates.map((u) => [u.record.key, u.targetId]),
+      [["1", "id-1"]],
+    )
+    const same = classify([contact], existing, then("100"))
+    assert.deepStrictEqual(
+      same.unchanged.map((p) => p.key),
+      ["1"],
+    )
+    assert.strictEqual(same.updates.length, 0)
+  })
+
+  it("leaves a record whose parent has no id now (deleted, not yet back), and one an older version hashed without ids", () => {
+    const contact = prepared("1", { name: "Ann", companyId: ref("company", 7) })
+    const kept = writtenHash(contact.hash, contact.fields, () => "100")!
+    const orphan = classify([contact], idMap(row("1", kept)), () => undefined)
+    assert.deepStrictEqual(
+      orphan.unchanged.map((p) => p.key),
+      ["1"],
+    )
+    const older = classify([contact], idMap(row("1", contact.hash)), () => "250")
+    assert.deepStrictEqual(
+      older.unchanged.map((p) => p.key),
+      ["1"],
+    )
+    // Content that changed is an update whatever the links: its resolving then says why a link is missing.
+    const renamed = prepared("1", { name: "Ann B.", companyId: ref("company", 7) })
+    assert.strictEqual(classify([renamed], idMap(row("1", kept)), () => undefined).updates.length, 1)
   })
 })

@@ -1,7 +1,10 @@
 import { Effect } from "effect"
+import type * as Reference from "../../Reference.js"
 import type { DeadLetterInput, IdMapEntry, StateStoreError } from "../../StateStore.js"
 import { type EntityRun, type RunContext, recordKey } from "./context.js"
 import type { Outcome, Prepared } from "./prepare.js"
+import { idOf, lookupReferenced } from "./resolve.js"
+import { contentHash, isUnchanged } from "./writtenHash.js"
 
 /** A record in the target whose content changed: it is updated there. */
 export interface Update {
@@ -36,7 +39,9 @@ const unique = (outcomes: ReadonlyArray<Outcome>): ReadonlyArray<Prepared> => {
 
 /**
  * Sorts a chunk against its id-map rows (`existing`, by source key): a record with no `created`
- * row is created, one whose hash differs is updated, one whose hash is the same is unchanged. A
+ * row is created, one whose hash differs is updated, one whose hash is the same is unchanged. The
+ * hash kept covers the target ids its references resolved to (`writtenHash.ts`): `lookup`
+ * answers them today, so a record whose parent has a new id is updated. A
  * record deleted in the source is never created; an existing item gets the policy's update once,
  * or under a `delete` policy is deleted. An item still to be deleted (`deleting`) exists: a record
  * the source brought back before the deletion is updated instead; one already `deleted` is created
@@ -45,6 +50,7 @@ const unique = (outcomes: ReadonlyArray<Outcome>): ReadonlyArray<Prepared> => {
 export const classify = (
   outcomes: ReadonlyArray<Outcome>,
   existing: ReadonlyMap<string, IdMapEntry>,
+  lookup: (reference: Reference.Reference) => string | undefined = () => undefined,
 ): Classified => {
   const failed: Array<DeadLetterInput> = []
   const filtered: Array<string> = []
@@ -57,6 +63,8 @@ export const classify = (
   const unchanged: Array<Prepared> = []
   const deleted: Array<string> = []
   const deletes: Array<Update> = []
+  const same = (row: IdMapEntry, p: Prepared) =>
+    isUnchanged(row.payloadHash, p.hash, { ...p.fields, ...p.deferred }, lookup)
   for (const p of unique(outcomes)) {
     const row = existing.get(p.key)
     const exists = (row?.status === "created" || row?.status === "deleting") && row.targetId !== null
@@ -65,12 +73,12 @@ export const classify = (
         deletes.push({ record: p, targetId: row.targetId })
       else deleted.push(p.key)
     } else if (p.deleted !== false) {
-      if (exists && p.deleted === "update" && row.payloadHash !== p.hash)
+      if (exists && p.deleted === "update" && !same(row, p))
         updates.push({ record: p, targetId: row.targetId! })
       else if (exists) unchanged.push(p)
       else deleted.push(p.key)
     } else if (exists) {
-      if (row.payloadHash === p.hash) unchanged.push(p)
+      if (same(row, p)) unchanged.push(p)
       else updates.push({ record: p, targetId: row.targetId! })
     } else creates.push(p)
   }
@@ -78,8 +86,23 @@ export const classify = (
 }
 
 /**
- * Classifies a chunk with one id-map lookup, and notes the records left out on purpose so a
- * dependant's dead letter can say why its link is missing.
+ * The fields of a chunk's records that exist with the same content and links kept in their
+ * hash: looking up their references' ids today tells whether their links changed.
+ */
+export const linkedFields = (
+  outcomes: ReadonlyArray<Outcome>,
+  existing: ReadonlyMap<string, IdMapEntry>,
+): ReadonlyArray<Readonly<Record<string, unknown>>> =>
+  unique(outcomes).flatMap((p) => {
+    const row = existing.get(p.key)
+    return row !== undefined && row.payloadHash !== p.hash && contentHash(row.payloadHash) === p.hash
+      ? [{ ...p.fields, ...p.deferred }]
+      : []
+  })
+
+/**
+ * Classifies a chunk with one id-map lookup (and one of the ids its unchanged records link), and
+ * notes the records left out on purpose so a dependant's dead letter can say why its link is missing.
  */
 export const classifyChunk = (
   ctx: RunContext,
@@ -92,7 +115,8 @@ export const classifyChunk = (
       er.name,
       unique(outcomes).map((p) => p.key),
     )
-    const classified = classify(outcomes, existing)
+    const links = yield* lookupReferenced(ctx, linkedFields(outcomes, existing))
+    const classified = classify(outcomes, existing, idOf(links, ctx.dryRunIds))
     for (const key of classified.filtered) ctx.skipped.set(recordKey(er.name, key), "filtered")
     for (const key of classified.deleted) ctx.skipped.set(recordKey(er.name, key), "deleted")
     for (const d of classified.deletes) ctx.skipped.set(recordKey(er.name, d.record.key), "deleted")

@@ -7,6 +7,7 @@ import { commit } from "./commit.js"
 import type { RunContext } from "./context.js"
 import { idOf, lookupReferenced, UNRESOLVED } from "./resolve.js"
 import { chunked } from "./write.js"
+import { writtenHash } from "./writtenHash.js"
 
 /** A link still to be made once every entity exists: the fields held back to break a reference cycle. */
 export interface DeferredLink {
@@ -15,7 +16,9 @@ export interface DeferredLink {
   readonly sourceKey: string
   readonly targetId: string
   readonly fields: Readonly<Record<string, unknown>>
-  /** The record's hash once linked. */
+  /** All the record's fields, references unresolved: the links its id-map hash covers once linked. */
+  readonly linked: Readonly<Record<string, unknown>>
+  /** The record's content hash once linked. */
   readonly hash: string
 }
 
@@ -25,7 +28,7 @@ const linkBatch = (ctx: RunContext, entity: string, batch: ReadonlyArray<Deferre
     const lookup = idOf(
       yield* lookupReferenced(
         ctx,
-        batch.map((l) => l.fields),
+        batch.map((l) => l.linked),
       ),
       ctx.dryRunIds,
     )
@@ -55,7 +58,7 @@ const linkBatch = (ctx: RunContext, entity: string, batch: ReadonlyArray<Deferre
           sourceKey: r.l.sourceKey,
           targetType: r.l.target.name,
           targetId: r.l.targetId,
-          payloadHash: r.l.hash,
+          payloadHash: writtenHash(r.l.hash, r.l.linked, lookup) ?? r.l.hash,
           batchId: null,
         })),
       deadLetters: [

@@ -2,9 +2,10 @@ import { Chunk, Clock, Effect, Option, Stream } from "effect"
 import type * as Pipeline from "../../Pipeline.js"
 import type * as Source from "../../Source.js"
 import type { StateStore, StateStoreError } from "../../StateStore.js"
-import { classify } from "./classify.js"
+import { classify, linkedFields } from "./classify.js"
 import * as CursorGuard from "./cursorGuard.js"
 import { prepare } from "./prepare.js"
+import { idOf, lookupKnown } from "./resolve.js"
 
 /**
  * What a run of one entity would do, given the state: the records it would read (from the
@@ -68,7 +69,10 @@ export const leftToWrite = (
         Effect.gen(function* () {
           const outcomes = yield* preparer.chunk(Chunk.toReadonlyArray(chunk))
           const keys = outcomes.flatMap((o) => (o._tag === "Prepared" ? [o.key] : []))
-          const c = classify(outcomes, yield* store.lookup(pipeline.name, name, keys))
+          const existing = yield* store.lookup(pipeline.name, name, keys)
+          // As the run does: an item whose parent has a new id is updated with it.
+          const links = yield* lookupKnown(store, pipeline.name, linkedFields(outcomes, existing))
+          const c = classify(outcomes, existing, idOf(links, new Map()))
           counts.read += chunk.length
           counts.creates += c.creates.length
           counts.updates += c.updates.length

@@ -1,11 +1,12 @@
 import { Effect } from "effect"
 import { toJson } from "../../Json.js"
 import * as Reference from "../../Reference.js"
-import type { DeadLetter, DeadLetterInput, StateStoreError } from "../../StateStore.js"
+import type { DeadLetter, DeadLetterInput, StateStore, StateStoreError } from "../../StateStore.js"
 import type { Classified } from "./classify.js"
 import { type EntityRun, type RunContext, recordKey } from "./context.js"
 import type { Prepared } from "./prepare.js"
 import { keyProblem, storableKey } from "./storable.js"
+import { writtenHash } from "./writtenHash.js"
 
 /** The dead letters' code for a record whose reference has no id in the target. */
 export const UNRESOLVED = "UNRESOLVED_REFERENCE"
@@ -25,6 +26,8 @@ export type Unresolved = Reference.Reference & { readonly field: string }
 export interface CreateItem {
   readonly record: Prepared
   readonly fields: Record<string, unknown>
+  /** The id map's hash once created: the content as created and the ids it links (`writtenHash.ts`). */
+  readonly hash: string
 }
 
 /** An update whose references are all replaced by ids: ready to send. */
@@ -32,6 +35,8 @@ export interface UpdateItem {
   readonly record: Prepared
   readonly targetId: string
   readonly fields: Record<string, unknown>
+  /** The id map's hash once updated: all the content and the ids it links (`writtenHash.ts`). */
+  readonly hash: string
 }
 
 export interface Resolved {
@@ -56,28 +61,43 @@ export const byEntity = (
   return [...wanted].map(([entity, keys]) => ({ entity, keys: [...keys] }))
 }
 
-/** Looks up the records these fields refer to, in one query (none when there are no references). */
-export const lookupReferenced = (
-  ctx: RunContext,
+/**
+ * What the id map knows of the records these fields refer to, in one query (none when there are
+ * no references), with the keys of those deleted (or being deleted) under a `delete` policy.
+ */
+export const lookupKnown = (
+  store: StateStore,
+  pipeline: string,
   fieldsOfRecords: ReadonlyArray<Readonly<Record<string, unknown>>>,
-): Effect.Effect<Known, StateStoreError> =>
+): Effect.Effect<Known & { readonly deleted: ReadonlyArray<string> }, StateStoreError> =>
   Effect.gen(function* () {
     const ids = new Map<string, string>()
     const pending = new Set<string>()
+    const deleted: Array<string> = []
     // A key the id map cannot hold (too long, NUL) is in no row: asking would only fail the query.
     const wanted = byEntity(
       fieldsOfRecords
         .flatMap((fields) => Reference.collect(fields))
         .filter((r) => keyProblem(r.key) === undefined),
     )
-    if (wanted.length === 0) return { ids, pending }
-    for (const row of yield* ctx.store.lookupMany(ctx.pipeline.name, wanted))
+    if (wanted.length === 0) return { ids, pending, deleted }
+    for (const row of yield* store.lookupMany(pipeline, wanted))
       if (row.status === "created" && row.targetId !== null)
         ids.set(recordKey(row.entity, row.sourceKey), row.targetId)
       else if (row.status === "pending") pending.add(recordKey(row.entity, row.sourceKey))
-      // Deleted (or being deleted) under a `delete` policy: explained like a record never created.
       else if (row.status === "deleting" || row.status === "deleted")
-        ctx.skipped.set(recordKey(row.entity, row.sourceKey), "deleted")
+        deleted.push(recordKey(row.entity, row.sourceKey))
+    return { ids, pending, deleted }
+  })
+
+/** Looks up the records these fields refer to, in one query (none when there are no references). */
+export const lookupReferenced = (
+  ctx: RunContext,
+  fieldsOfRecords: ReadonlyArray<Readonly<Record<string, unknown>>>,
+): Effect.Effect<Known, StateStoreError> =>
+  Effect.map(lookupKnown(ctx.store, ctx.pipeline.name, fieldsOfRecords), ({ ids, pending, deleted }) => {
+    // Deleted (or being deleted) under a `delete` policy: explained like a record never created.
+    for (const key of deleted) ctx.skipped.set(key, "deleted")
     return { ids, pending }
   })
 
@@ -102,12 +122,24 @@ export const resolve = (
   for (const record of classified.creates) {
     const r = Reference.resolve(record.fields, lookup)
     if (r.unresolved.length > 0) unresolved.push({ record, references: r.unresolved })
-    else creates.push({ record, fields: r.fields })
+    else
+      creates.push({
+        record,
+        fields: r.fields,
+        hash: writtenHash(record.createHash, record.fields, lookup) ?? record.createHash,
+      })
   }
   for (const u of classified.updates) {
-    const r = Reference.resolve({ ...u.record.fields, ...u.record.deferred }, lookup)
+    const all = { ...u.record.fields, ...u.record.deferred }
+    const r = Reference.resolve(all, lookup)
     if (r.unresolved.length > 0) unresolved.push({ record: u.record, references: r.unresolved })
-    else updates.push({ record: u.record, targetId: u.targetId, fields: r.fields })
+    else
+      updates.push({
+        record: u.record,
+        targetId: u.targetId,
+        fields: r.fields,
+        hash: writtenHash(u.record.hash, all, lookup) ?? u.record.hash,
+      })
   }
   return { creates, updates, unresolved }
 }

@@ -10,6 +10,7 @@ import { recordKey } from "./context.js"
 import { diffFields, type FieldDiff, show } from "./fieldDiff.js"
 import { type Prepared, prepare } from "./prepare.js"
 import { storableKey } from "./storable.js"
+import { contentHash } from "./writtenHash.js"
 
 /**
  * `verify`: compares the source, the id map and the target, per entity, and writes nothing. It
@@ -332,7 +333,7 @@ const compareEntity = (
     for (const field of expected.links) if (field in expected.fields) links[field] = expected.fields[field]
     const differing = diffFields(links, item.fields)
     if (differing.length > 0) {
-      const changed = row.payloadHash !== record.hash
+      const changed = contentHash(row.payloadHash) !== record.hash
       const unresolved = expected.unresolved
       findings.push({
         kind: "link",
@@ -354,7 +355,7 @@ const compareEntity = (
     const expected = expectedOf(record)
     const differing = diffFields(expected.fields, item.fields, expected.links)
     if (differing.length === 0) continue
-    const changed = row.payloadHash !== record.hash
+    const changed = contentHash(row.payloadHash) !== record.hash
     findings.push({
       kind: "content",
       entity: name,

@@ -98,7 +98,7 @@ const sendCreates = (ctx: RunContext, er: EntityRun, batch: ReadonlyArray<Create
         batch.map((b) => ({
           sourceKey: b.record.key,
           targetType: er.target.name,
-          payloadHash: b.record.createHash,
+          payloadHash: b.hash,
         })),
       )
     }
@@ -123,7 +123,7 @@ const sendCreates = (ctx: RunContext, er: EntityRun, batch: ReadonlyArray<Create
         sourceKey: b.record.key,
         targetType: er.target.name,
         targetId: r.targetId,
-        payloadHash: b.record.createHash,
+        payloadHash: b.hash,
         batchId,
       })
       if (ctx.dryRun) ctx.dryRunIds.set(recordKey(er.name, b.record.key), r.targetId)
@@ -134,6 +134,7 @@ const sendCreates = (ctx: RunContext, er: EntityRun, batch: ReadonlyArray<Create
           sourceKey: b.record.key,
           targetId: r.targetId,
           fields: b.record.deferred,
+          linked: { ...b.record.fields, ...b.record.deferred },
           hash: b.record.hash,
         })
       }
@@ -165,7 +166,7 @@ const sendUpdates = (ctx: RunContext, er: EntityRun, batch: ReadonlyArray<Update
           sourceKey: b.record.key,
           targetType: er.target.name,
           targetId: b.targetId,
-          payloadHash: b.record.hash,
+          payloadHash: b.hash,
           batchId: null,
         })
     })
