@@ -3,7 +3,8 @@
  * limits, 2 requests/s with a burst of 50, each) and N pipelines (pipeline i writes to portal
  * i mod P), all on one PostgreSQL state store with the run queue (pg-boss) in it.
  *
- *   pnpm bench fleet [--workers 3] [--portals 4] [--pipelines 12] [--minutes 2] [--concurrency 4] [--keep]
+ *   pnpm bench fleet [--workers 3] [--portals 4] [--pipelines 12] [--minutes 2] [--concurrency 4]
+ *                    [--kill-after 60] [--keep]
  *
  * Every pipeline is scheduled every minute (the cron path) and is also queued once at the start
  * (`run --queue`, so the bench need not wait for a tick); its companies are sized to keep its
@@ -17,6 +18,17 @@
  * (`rate_buckets` updates) with requests per grant; and the workers' CPU time (Linux `/proc`) per
  * portal at its ceiling. The state database is `b24etl_bench_fleet` on the local PostgreSQL,
  * dropped at the end unless `--keep`.
+ *
+ * The acceptance scenario of issue 19 on top (`fleet-acceptance.ts` holds the checks):
+ * `--kill-after <s>` (0: no kill) SIGKILLs, that many seconds after the runs are queued, the
+ * worker holding the most jobs (read from the job locks `job:<id>`, whose owner names the
+ * process) and prints the jobs and runs it held. After the queued runs, the bench waits for the
+ * minute ticks of the window to be run, stops the workers and prints: per pipeline, the ticks
+ * expected, queued, run once, run more than once and missed (from pg-boss's tables and the
+ * state store's `runs`); how each of the killed worker's runs was resumed (the dead run
+ * `crashed`, the same job completed by another process with a run that `succeeded`); per portal,
+ * items per (originator, origin id) and the duplicates; and a verdict, "acceptance: PASS" or
+ * "acceptance: FAIL: …", with each criterion's figure.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -28,6 +40,7 @@ import * as Emulator from "@b24etl/bitrix24-emulator/Emulator"
 import * as Queue from "@b24etl/cli/Queue"
 import type * as Pipeline from "@b24etl/core/Pipeline"
 import { Effect, Exit, Scope } from "effect"
+import * as Acceptance from "./fleet-acceptance.js"
 import { pg } from "./sources-pg.js"
 
 const { values } = parseArgs({
@@ -37,6 +50,7 @@ const { values } = parseArgs({
     pipelines: { type: "string", default: "12" },
     minutes: { type: "string", default: "2" },
     concurrency: { type: "string", default: "4" },
+    "kill-after": { type: "string", default: "60" },
     keep: { type: "boolean", default: false },
   },
 })
@@ -45,6 +59,7 @@ const P = Number(values.portals)
 const N = Number(values.pipelines)
 const minutes = Number(values.minutes)
 const concurrency = Number(values.concurrency)
+const killAfter = Number(values["kill-after"])
 const rate = 2
 const burst = 50
 const itemsPerRequest = 20
@@ -130,6 +145,7 @@ const stop = async (signal: NodeJS.Signals) => {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+let killed: { pid: number; at: number; held: ReadonlyArray<Acceptance.Held> } | undefined
 try {
   // The workers made the queue's schema and the state store's tables once all say they work.
   const started = Date.now()
@@ -156,11 +172,18 @@ try {
   await sleep(10_000)
   const before = await stat()
   const idleXacts = (before.xacts - idleStart.xacts) / ((Date.now() - idleFrom) / 1000)
-  // CPU seconds of the worker processes (Linux: utime + stime in clock ticks of 1/100 s).
+  // CPU seconds of the worker processes (Linux: utime + stime in clock ticks of 1/100 s); a
+  // killed worker counts with what it had used when last read.
+  const lastCpu = new Map<number, number>()
   const cpu = () =>
     workers.reduce((sum, w) => {
-      const fields = readFileSync(`/proc/${w.child.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-      return sum + (Number(fields[11]) + Number(fields[12])) / 100
+      try {
+        const fields = readFileSync(`/proc/${w.child.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+        lastCpu.set(w.child.pid!, (Number(fields[11]) + Number(fields[12])) / 100)
+      } catch {
+        // Gone (the killed worker): its last reading stands.
+      }
+      return sum + (lastCpu.get(w.child.pid!) ?? 0)
     }, 0)
   const cpuBefore = cpu()
 
@@ -180,9 +203,29 @@ try {
   )
   const queuedAt = Date.now()
   console.log(
-    `fleet: ${W} workers (${concurrency} runs each at once), ${P} portals (${rate} req/s, burst ${burst}), ${N} pipelines of ${names.map((_, i) => companiesOf(i)).join("/")} companies, plain imports (${itemsPerRequest} items/request), every minute and queued once`,
+    `fleet: ${W} workers (${concurrency} runs each at once), ${P} portals (${rate} req/s, burst ${burst}), ${N} pipelines of ${names.map((_, i) => companiesOf(i)).join("/")} companies, plain imports (${itemsPerRequest} items/request), every minute and queued once${killAfter > 0 ? `; one worker killed after ${killAfter} s` : ""}`,
   )
   for (;;) {
+    if (killAfter > 0 && killed === undefined && Date.now() - queuedAt >= killAfter * 1000) {
+      // The worker holding the most jobs now (its job locks name its process), killed at once.
+      const held = (await Acceptance.heldJobs(db)).filter((h) => workers.some((w) => w.child.pid === h.pid))
+      const pids = [...new Set(held.map((h) => h.pid))].sort(
+        (a, b) => held.filter((h) => h.pid === b).length - held.filter((h) => h.pid === a).length || a - b,
+      )
+      const victim = workers.find((w) => w.child.pid === pids[0])
+      if (victim !== undefined) {
+        victim.child.kill("SIGKILL")
+        const at = Date.now()
+        const its = held.filter((h) => h.pid === victim.child.pid)
+        killed = { pid: victim.child.pid!, at, held: its }
+        console.log(
+          `killed: process ${victim.child.pid} (SIGKILL at ${((at - queuedAt) / 1000).toFixed(1)} s) holding ${its.length} job(s): ${its.map((h) => `${h.pipeline} (job ${h.job}, run ${h.run ?? "not started"})`).join(", ")}`,
+        )
+      }
+    }
+    const running = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null)
+    if (running.length === 0)
+      throw new Error(`every worker ended:\n${workers.map((w) => w.output.slice(-2000)).join("\n")}`)
     const { rows } = await db.query(
       `select count(*)::int as done from ${Queue.schema}.job where id = any($1::uuid[]) and state in ('completed', 'failed', 'cancelled')`,
       [jobs],
@@ -261,8 +304,148 @@ try {
   console.log(
     `shared limiter: ${grants} grant statements for ${totalRequests} requests (${(totalRequests / Math.max(1, grants)).toFixed(2)} requests per grant; ${(grants / ((finishedAt - queuedAt) / 1000)).toFixed(1)} grants/s)`,
   )
+
+  // The acceptance scenario: the minute ticks up to the end of the queued runs must all be run.
+  const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19)
+  const lastTick = Math.floor(finishedAt / 60_000) * 60_000
+  // Its send-it job comes within a cron check (10 s here), its job in the queue 2 s later.
+  await sleep(Math.max(0, lastTick + 30_000 - Date.now()))
+  let ticksSettled = false
+  for (const until = Date.now() + 300_000; Date.now() < until; await sleep(1_000)) {
+    const { rows } = await db.query(
+      `select count(*)::int as n from ${Queue.schema}.job where name like 'pipeline.%' and state < 'completed' and created_on < to_timestamp($1::double precision / 1000)`,
+      [lastTick + 60_000],
+    )
+    ticksSettled = Number(rows[0]!.n) === 0
+    if (ticksSettled) break
+  }
+  const ticksDoneAt = Date.now()
+  await stop("SIGTERM")
+  const scheduled = await db.query(
+    `select extract(epoch from min(created_on)) * 1000 as at from ${Queue.schema}.schedule where name like 'pipeline.%'`,
+  )
+  const scheduledAt = Number(scheduled.rows[0]!.at)
+  const ticks = await Acceptance.tickAccounting(db, names, { from: scheduledAt, to: finishedAt })
+  const expectedTicks = ticks[0]?.expected ?? 0
+  console.log("")
+  console.log(
+    `ticks: schedules made at ${clock(scheduledAt)} UTC, queued runs done at ${clock(finishedAt)}: ${expectedTicks} minute ticks from ${clock(Math.floor(scheduledAt / 60_000) * 60_000 + 60_000)} to ${clock(lastTick)} per pipeline, ${ticksSettled ? "all their jobs finished" : "jobs still open (gave up waiting)"} at ${clock(ticksDoneAt)}. A pg-boss 10 singleton queue keeps a tick that comes while a run is active queued (it merges none), so each must run once.`,
+  )
+  console.log(
+    "pipeline  expected  queued  run once  run twice+  missed  not sent  earlier tick  queued runs  runs  runs no job has",
+  )
+  for (const t of ticks)
+    console.log(
+      [
+        t.name.padEnd(8),
+        String(t.expected).padStart(9),
+        String(t.queued).padStart(7),
+        String(t.once).padStart(9),
+        String(t.twice + t.earlyTwice).padStart(11),
+        String(t.missed).padStart(7),
+        String(t.notSent).padStart(9),
+        String(t.earlyTicks).padStart(13),
+        String(t.queuedRuns).padStart(12),
+        String(t.runs).padStart(5),
+        ` ${t.unaccounted.length === 0 ? "0" : t.unaccounted.join(", ")}`,
+      ].join(" "),
+    )
+  const sum = (f: (t: (typeof ticks)[number]) => number) => ticks.reduce((n, t) => n + f(t), 0)
+  const ticksTwice = sum((t) => t.twice + t.earlyTwice + t.unaccounted.length)
+  const ticksMissed = sum((t) => t.missed)
+  console.log(
+    `ticks: ${sum((t) => t.expected)} expected, ${sum((t) => t.once)} run exactly once, ${ticksTwice} run more than once, ${ticksMissed} missed (${sum((t) => t.notSent)} never sent by cron); ${sum((t) => t.earlyTicks)} ticks of the minute the schedules were made in also ran (not counted)`,
+  )
+
+  // The killed worker's runs: each crashed, then its job completed by another worker's run.
+  let resumed: ReadonlyArray<Awaited<ReturnType<typeof Acceptance.resumption>>[number]> = []
+  console.log("")
+  if (killed === undefined)
+    console.log(killAfter > 0 ? "killed: nobody (no worker held a job)" : "no worker killed")
+  else {
+    resumed = await Acceptance.resumption(db, killed.held, killed.pid, killed.at)
+    console.log(`killed process ${killed.pid}: ${resumed.length} run(s)`)
+    for (const r of resumed)
+      console.log(
+        `  ${r.pipeline}: run ${r.run ?? "(none started)"} ${r.crashedStatus ?? ""} on process ${killed.pid} -> job ${r.job} ${r.state}, try ${r.tries}, by ${r.worker ?? "nobody"} (started ${r.resumedAfterS?.toFixed(1) ?? "?"} s after the kill): run ${r.newRun ?? "none"} ${r.newStatus ?? ""}${r.resumed ? "" : "  NOT RESUMED"}`,
+      )
+  }
+
+  // Items per portal: none may be there twice (same originator and origin id).
+  console.log("")
+  let duplicateItems = 0
+  let refused503 = 0
+  let refused429 = 0
+  let missingItems = 0
+  for (let p = 0; p < P; p++) {
+    const items = await Effect.runPromise(portals[p]!.items(4))
+    const counters = await Effect.runPromise(portals[p]!.counters)
+    const { distinct, twice } = Acceptance.duplicates(items)
+    const expected = names.reduce((n, _, i) => (i % P === p ? n + companiesOf(i) : n), 0)
+    duplicateItems += twice.reduce((n, [, c]) => n + c - 1, 0)
+    missingItems += Math.max(0, expected - distinct)
+    refused503 += counters.status503
+    refused429 += counters.status429
+    console.log(
+      `P${p}: ${items.length} items, ${distinct} distinct (originator, origin id) of ${expected} companies, ${twice.length} twice${
+        twice.length > 0
+          ? `: ${twice
+              .slice(0, 10)
+              .map(([k, n]) => `${k} ×${n}`)
+              .join(", ")}`
+          : ""
+      }; ${counters.requests} requests in all, ${counters.status503} × 503, ${counters.status429} × 429`,
+    )
+  }
+
+  const ratio = totalRequests / totalCeiling
+  const criteria = [
+    {
+      what: "every tick of every pipeline ran exactly once",
+      ok: ticksTwice === 0 && ticksMissed === 0 && expectedTicks > 0,
+      figure: `${sum((t) => t.once)} of ${sum((t) => t.expected)} ticks once, ${ticksTwice} more than once, ${ticksMissed} missed`,
+    },
+    ...(killAfter > 0
+      ? [
+          {
+            what: "the killed worker's runs resumed by another worker",
+            ok: killed !== undefined && resumed.length > 0 && resumed.every((r) => r.resumed),
+            figure: `${resumed.filter((r) => r.resumed).length} of ${resumed.length} resumed`,
+          },
+        ]
+      : []),
+    {
+      what: "no duplicate item in any portal",
+      ok: duplicateItems === 0 && missingItems === 0,
+      figure: `${duplicateItems} duplicates, ${missingItems} companies missing`,
+    },
+    {
+      what: "no answer 503/429 at the portals",
+      ok: refused503 + refused429 === 0,
+      figure: `${refused503} × 503, ${refused429} × 429`,
+    },
+    {
+      what: "throughput at least 0.9 of the portals' ceilings",
+      ok: ratio >= 0.9,
+      figure: `${ratio.toFixed(2)} (${totalRequests} of ${totalCeiling.toFixed(0)} requests)`,
+    },
+    {
+      what: "queued runs completed without error",
+      ok: Number(failed.rows[0]!.n) === 0,
+      figure: `${failed.rows[0]!.n} failed or with an error`,
+    },
+  ]
+  console.log("")
+  for (const c of criteria) console.log(`${c.ok ? "ok  " : "FAIL"}  ${c.what}: ${c.figure}`)
+  const failing = criteria.filter((c) => !c.ok)
+  console.log(
+    failing.length === 0
+      ? "acceptance: PASS"
+      : `acceptance: FAIL: ${failing.map((c) => `${c.what} (${c.figure})`).join("; ")}`,
+  )
+  if (failing.length > 0) process.exitCode = 1
 } finally {
-  const codes = await stop("SIGTERM")
+  const codes = (await stop("SIGTERM")).filter((_, i) => workers[i]!.child.pid !== killed?.pid)
   if (codes.some((c) => c !== 0)) console.error(`worker exit codes: ${codes.join(", ")}`)
   await Effect.runPromise(Scope.close(scope, Exit.void))
   await db.end()
