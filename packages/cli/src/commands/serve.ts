@@ -5,9 +5,10 @@ import * as Runner from "@b24etl/core/Runner"
 import * as Scheduler from "@b24etl/core/Scheduler"
 import { StateStore } from "@b24etl/core/StateStore"
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Console, Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
-import { CliError, describeError, handled, setExitCode, stateOption } from "../internal/common.js"
+import { Clock, Console, Context, Deferred, Effect, Layer, Option } from "effect"
+import { CliError, describeError, handled, stateOption } from "../internal/common.js"
 import * as Format from "../internal/format.js"
+import { untilStopped } from "../internal/untilStopped.js"
 import * as PipelineLoader from "../PipelineLoader.js"
 import * as ProgressDisplay from "../ProgressDisplay.js"
 import * as State from "../State.js"
@@ -102,23 +103,10 @@ export const serve = Command.make(
           onEvent: emit,
         })
         // As for `run`: a signal asks the scheduler to stop, and the runs in progress to finish their batches.
-        yield* Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function* () {
-            const fiber = yield* Effect.forkDaemon(restore(served))
-            const first = yield* Effect.exit(restore(Fiber.await(fiber)))
-            let result: Exit.Exit<void, unknown>
-            if (Exit.isSuccess(first)) result = first.value
-            else {
-              yield* Console.error(
-                "stopping: no new runs; waiting for the runs in progress to finish their batches",
-              )
-              yield* Deferred.succeed(stop, undefined)
-              result = yield* Fiber.await(fiber)
-            }
-            if (Exit.isFailure(result)) return yield* result
-            yield* Console.error("stopped")
-            yield* setExitCode(0)
-          }),
+        yield* untilStopped(
+          served,
+          stop,
+          "no new runs; waiting for the runs in progress to finish their batches",
         )
       }).pipe(Effect.scoped),
       { json: args.json },

@@ -5,10 +5,11 @@ import * as Pipeline from "@b24etl/core/Pipeline"
 import * as Runner from "@b24etl/core/Runner"
 import { StateStore } from "@b24etl/core/StateStore"
 import { Command, Options } from "@effect/cli"
-import { Clock, Console, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
+import { Clock, Console, Context, Deferred, Effect, Layer, Option, Redacted } from "effect"
 import * as CliConfig from "../Config.js"
-import { CliError, describeError, handled, setExitCode, stateOption } from "../internal/common.js"
+import { CliError, describeError, handled, stateOption } from "../internal/common.js"
 import * as Format from "../internal/format.js"
+import { untilStopped } from "../internal/untilStopped.js"
 import * as PipelineLoader from "../PipelineLoader.js"
 import * as ProgressDisplay from "../ProgressDisplay.js"
 import * as Queue from "../Queue.js"
@@ -112,23 +113,10 @@ export const worker = Command.make(
           onEvent: emit,
         }).pipe(Effect.provideService(StateStore, store))
         // As for `serve`: a signal stops taking jobs and asks the runs to finish their batches.
-        yield* Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function* () {
-            const fiber = yield* Effect.forkDaemon(restore(working))
-            const first = yield* Effect.exit(restore(Fiber.await(fiber)))
-            let result: Exit.Exit<void, unknown>
-            if (Exit.isSuccess(first)) result = first.value
-            else {
-              yield* Console.error(
-                "stopping: no new jobs; the runs in progress finish their batches and hand their jobs back",
-              )
-              yield* Deferred.succeed(stop, undefined)
-              result = yield* Fiber.await(fiber)
-            }
-            if (Exit.isFailure(result)) return yield* result
-            yield* Console.error("stopped")
-            yield* setExitCode(0)
-          }),
+        yield* untilStopped(
+          working,
+          stop,
+          "no new jobs; the runs in progress finish their batches and hand their jobs back",
         )
       }).pipe(Effect.scoped),
       { json: args.json },
