@@ -7,11 +7,11 @@
  * the run within 15 s with what and where, no write in the portal's request log, and nothing in
  * the id map. Real PostgreSQL, the emulator over HTTP, the real `migrate-legacy` pipeline.
  */
-import { createServer, type Socket } from "node:net"
 import type * as Runner from "@b24etl/core/Runner"
 import * as StateStoreSql from "@b24etl/core/StateStoreSql"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { closedPort, silentServer } from "../packages/connectors/test/support/unreachable.js"
 import * as StateDrivers from "../packages/core/test/fixtures/StateDrivers.js"
 import * as Cli from "./support/cli.js"
 import * as Legacy from "./support/legacy.js"
@@ -24,43 +24,6 @@ const WRITES = new Set([
   "crm.item.delete",
   "batch",
 ])
-
-/** A port nothing listens on: taken from the system, then closed. */
-const closedPort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const server = createServer()
-      server.listen(0, "127.0.0.1", () => {
-        const port = (server.address() as { port: number }).port
-        server.close(() => resolve(port))
-      })
-    }),
-)
-
-/** A server that accepts connections and never answers: a blackholed portal, deterministic. */
-const silentServer = Effect.acquireRelease(
-  Effect.promise(
-    () =>
-      new Promise<{ port: number; close: () => Promise<void> }>((resolve) => {
-        const sockets = new Set<Socket>()
-        const server = createServer((socket) => {
-          sockets.add(socket)
-          socket.on("error", () => {})
-        })
-        server.listen(0, "127.0.0.1", () =>
-          resolve({
-            port: (server.address() as { port: number }).port,
-            close: () =>
-              new Promise<void>((done) => {
-                for (const s of sockets) s.destroy()
-                server.close(() => done())
-              }),
-          }),
-        )
-      }),
-  ),
-  (server) => Effect.promise(server.close),
-)
 
 /** The webhook URL with another code: `http://host/rest/1/<code>/`. */
 const wrongCode = (webhookUrl: string) =>

@@ -4,7 +4,6 @@
  * answers fails within seconds (pg `connectionTimeoutMillis`, mysql2 `connectTimeout`, the REST
  * ping's own timeout), naming the host and never the password.
  */
-import { createServer, type Socket } from "node:net"
 import type * as Source from "@b24etl/core/Source"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
@@ -14,43 +13,7 @@ import * as Postgres from "../src/Postgres.js"
 import * as Rest from "../src/Rest.js"
 import * as RestAuth from "../src/RestAuth.js"
 import { serve } from "./support/server.js"
-
-/** A port nothing listens on. */
-const closedPort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const server = createServer()
-      server.listen(0, "127.0.0.1", () => {
-        const port = (server.address() as { port: number }).port
-        server.close(() => resolve(port))
-      })
-    }),
-)
-
-/** A server that accepts connections and never says a word: a database that hangs. */
-const silentServer = Effect.acquireRelease(
-  Effect.promise(
-    () =>
-      new Promise<{ port: number; close: () => Promise<void> }>((resolve) => {
-        const sockets = new Set<Socket>()
-        const server = createServer((socket) => {
-          sockets.add(socket)
-          socket.on("error", () => {})
-        })
-        server.listen(0, "127.0.0.1", () =>
-          resolve({
-            port: (server.address() as { port: number }).port,
-            close: () =>
-              new Promise<void>((done) => {
-                for (const s of sockets) s.destroy()
-                server.close(() => done())
-              }),
-          }),
-        )
-      }),
-  ),
-  (server) => Effect.promise(server.close),
-)
+import { closedPort, silentServer } from "./support/unreachable.js"
 
 /** Connects and pings; answers the failure's message (or undefined) and the time taken. */
 const pinged = <S>(source: Source.Source<S>) =>
