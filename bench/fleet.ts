@@ -52,6 +52,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     "kill-after": { type: "string", default: "60" },
     keep: { type: "boolean", default: false },
+    timeline: { type: "boolean", default: false },
   },
 })
 const W = Number(values.workers)
@@ -286,6 +287,25 @@ try {
       console.log(
         `P${p} refused: ${refused.map((e) => `${e.status} ${e.method} at ${((e.at - first) / 1000).toFixed(1)} s`).join(", ")}`,
       )
+  }
+  if (values.timeline) {
+    // Requests per portal in 20 s slots from the queueing: where a portal sat idle, and when.
+    const slot = 20_000
+    const slots = Math.ceil((finishedAt - queuedAt) / slot)
+    console.log(
+      `requests per ${slot / 1000} s from the queueing (the ceiling is ${rate * (slot / 1000)} a slot):`,
+    )
+    for (let p = 0; p < P; p++) {
+      const log = await Effect.runPromise(portals[p]!.requestLog)
+      const counts = Array.from({ length: slots }, () => 0)
+      for (const e of log) {
+        const i = Math.floor((e.at - queuedAt) / slot)
+        if (i >= 0 && i < slots) counts[i]!++
+      }
+      console.log(`P${p} ${counts.map((n) => String(n).padStart(3)).join("")}`)
+    }
+    workers.forEach((w, i) => writeFileSync(join(tmpdir(), `fleet-worker-${i}.log`), w.output))
+    console.log(`the workers' output: ${join(tmpdir(), "fleet-worker-<n>.log")}`)
   }
   console.log(
     `total: ${totalRequests} requests against a ceiling of ${totalCeiling.toFixed(0)}: ${(totalRequests / totalCeiling).toFixed(2)} of it; runs failed or with an error: ${failed.rows[0]!.n}`,

@@ -114,8 +114,10 @@ const attempt = <A>(what: string, f: () => Promise<A>) =>
 export const prepare = (boss: PgBoss, pipeline: Pipeline.Pipeline, options: { readonly schedule: boolean }) =>
   attempt(`preparing the queue of pipeline "${pipeline.name}"`, async () => {
     const name = queueName(pipeline.name)
-    const settings = { ...retry, expireInSeconds } as const
-    await boss.createQueue(name, { name, policy: "singleton", ...settings })
+    // pg-boss 10's `updateQueue` sets the policy too, to `standard` when none is given: without it
+    // here every later prepare (each worker's start, each `run --queue`) would undo the singleton.
+    const settings = { policy: "singleton", ...retry, expireInSeconds } as const
+    await boss.createQueue(name, { name, ...settings })
     await boss.updateQueue(name, { name, ...settings })
     if (!options.schedule) return
     const definition = Pipeline.schedule(pipeline)

@@ -64,6 +64,8 @@ export interface RequestLogEntry {
   readonly items: number
   /** Commands of a `batch`, by method. */
   readonly commands?: ReadonlyArray<string>
+  /** Items the request created, of every type (nested commands of a `batch` included). */
+  readonly created?: number
 }
 
 export interface Counters {
@@ -326,7 +328,7 @@ export class Portal {
     const outcome = isBatch
       ? this.#batch(ctx, caller.right, params, startMs, nowMs)
       : handler!.run(ctx, method, params)
-    this.#countCreated(before)
+    const created = this.#countCreated(before)
 
     if (Either.isLeft(outcome)) return fail(outcome.left, { items })
     const { result, total, next, processing, charge, commands } = {
@@ -357,6 +359,7 @@ export class Portal {
       status: 200,
       items: isBatch ? (commands?.length ?? 0) : items,
       ...(commands ? { commands } : {}),
+      ...(created > 0 ? { created } : {}),
     })
     return json(200, {
       result,
@@ -366,12 +369,18 @@ export class Portal {
     })
   }
 
-  #countCreated(before: Record<number, number>): void {
+  /** Counts what a request created, by type, and returns the total. */
+  #countCreated(before: Record<number, number>): number {
     const after = this.store.counts()
+    let total = 0
     for (const [id, n] of Object.entries(after)) {
       const delta = n - (before[Number(id)] ?? 0)
-      if (delta > 0) bump(this.#counters.createdByType, id, delta)
+      if (delta > 0) {
+        bump(this.#counters.createdByType, id, delta)
+        total += delta
+      }
     }
+    return total
   }
 
   #batch(
