@@ -119,6 +119,11 @@ const killedTwelveTimes = (stateEnv: Effect.Effect<Record<string, string>, never
     yield* check(4, sizes.companies)
     yield* check(3, sizes.contacts)
     yield* check(2, sizes.deals)
+    // With packing on (the sink's default): the imports went as `batch` requests of
+    // `crm.item.batchImport` commands, and none as a plain request.
+    const counters = yield* emulator.counters
+    assert.isAbove(counters.byCommand["crm.item.batchImport"] ?? 0, 0, JSON.stringify(counters.byMethod))
+    assert.strictEqual(counters.byMethod["crm.item.batchImport"] ?? 0, 0, JSON.stringify(counters.byMethod))
   })
 
 describe("resume", () => {
