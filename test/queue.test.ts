@@ -39,4 +39,26 @@ describe("run queue (pg-boss)", () => {
         }),
       ),
   )
+
+  it.live("the queues with a run to take, in one statement: waiting and none active", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const state = yield* Legacy.freshDatabase("postgres", "b24etl_e2e_queue_ready")
+        const boss = yield* Queue.open(state.url, { worker: false })
+        const make = (name: string) => fleetPipeline({ name, portal: "A", companies: 1 })
+        const [idle, waiting, busy] = [make("queue-idle"), make("queue-waiting"), make("queue-busy")]
+        yield* Queue.prepare(boss, idle, { schedule: false })
+        yield* Queue.enqueue(boss, waiting, {})
+        // Busy: two runs queued; once one is taken the other waits behind it (singleton).
+        yield* Queue.enqueue(boss, busy, {})
+        yield* Queue.enqueue(boss, busy, {})
+        const names = [idle, waiting, busy].map((p) => Queue.queueName(p.name))
+        const ready = Effect.map(Queue.ready(boss, names), (set) => [...set].sort())
+        assert.deepStrictEqual(yield* ready, ["pipeline.queue-busy", "pipeline.queue-waiting"])
+        // Once busy has a run active, its second waits: only waiting has one to take.
+        yield* Effect.promise(() => boss.fetch(Queue.queueName("queue-busy"), { batchSize: 1 }))
+        assert.deepStrictEqual(yield* ready, ["pipeline.queue-waiting"])
+      }),
+    ),
+  )
 })

@@ -136,6 +136,22 @@ export const prepare = (boss: PgBoss, pipeline: Pipeline.Pipeline, options: { re
     ),
   )
 
+/**
+ * The queues, of `queues`, that have a job a worker could take now: one waiting (new, or back for
+ * a retry whose delay is over) and none active (the queues are singleton). One statement for all
+ * of them, so an idle worker asks the database once per poll rather than once per pipeline; pg-boss
+ * keeps each queue's jobs in a partition of `job`, which `name = any(...)` reads only for these.
+ */
+export const ready = (boss: PgBoss, queues: ReadonlyArray<string>) =>
+  attempt("asking which queues have a run waiting", () =>
+    boss
+      .getDb()
+      .executeSql(
+        `select distinct j.name from ${schema}.job j where j.name = any($1::text[]) and j.state < 'active' and j.start_after < now() and not exists (select 1 from ${schema}.job a where a.name = j.name and a.state = 'active')`,
+        [queues],
+      ),
+  ).pipe(Effect.map(({ rows }) => new Set((rows as Array<{ name: string }>).map((r) => r.name))))
+
 /** Queues a run of the pipeline; answers the job's id. */
 export const enqueue = (boss: PgBoss, pipeline: Pipeline.Pipeline, data: JobData) =>
   Effect.flatMap(prepare(boss, pipeline, { schedule: false }), () =>

@@ -172,11 +172,17 @@ export const work = <E>(options: WorkerOptions<E>): Effect.Effect<void, never, S
           ),
         )
 
-      /** The next job of any queue, the queues taken in turn so no pipeline starves the others. */
+      /**
+       * The next job of any queue, the queues taken in turn so no pipeline starves the others. Only
+       * the queues with a job to take are fetched from: asking every queue each second would cost the
+       * database W x N statements a second with nothing to do (W workers, N pipelines).
+       */
       let turn = 0
       const fetchNext = Effect.gen(function* () {
+        const withWork = yield* Queue.ready(boss, queues)
         for (let i = 0; i < queues.length; i++) {
           const queue = queues[(turn + i) % queues.length]!
+          if (!withWork.has(queue)) continue
           // A singleton queue with a job active answers none (pg-boss swallows the unique violation).
           const [job] = yield* promise(() =>
             boss.fetch<Queue.JobData>(queue, { batchSize: 1, includeMetadata: true }),
