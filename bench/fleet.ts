@@ -167,7 +167,7 @@ try {
     )
     return { xacts: Number(xacts.rows[0]!.n), grants: Number(grants.rows[0]!.n) }
   }
-  // Idle: the workers poll their queues (one fetch per queue per second each) and renew nothing.
+  // Idle: the workers poll their queues (one statement a second each) and renew nothing.
   const idleStart = await stat()
   const idleFrom = Date.now()
   await sleep(10_000)
