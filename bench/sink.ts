@@ -2,7 +2,7 @@
  * The Bitrix24 sink side by side with the vendor's SDK, against the emulator over HTTPS:
  *
  *   pnpm bench sink [--total 240000] [--budget-total 12000] [--slow 4000] [--sdk-total 2000]
- *                   [--costs 0,2,10,50] [--store sqlite|pglite]
+ *                   [--costs 0,2,10,50] [--store sqlite|pglite] [--trace file]
  *
  * For each per-item portal cost (0, 2, 10 and 50 ms of the method's execution budget per item), two
  * fresh emulators with the same settings (2 requests/s, burst 50, 200 ms latency, an execution budget
@@ -33,7 +33,7 @@
  * its indexes and request log) took about a tenth of the main thread's busy time at 0 ms per item,
  * time the client measured would otherwise lose to work that is not its own.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as https from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -62,6 +62,8 @@ const costsMs = (arg("costs") ?? "0,2,10,50").split(",").map(Number)
 /** The SDK script's sample: it is request-bound at 20 items a request, so its rate settles early. */
 const sdkTotal = Number(arg("sdk-total") ?? 2_000)
 const storeKind = arg("store") ?? "sqlite"
+/** A file to write the project's request log to, a line per request (seconds, method, commands, created, status). */
+const trace = arg("trace")
 
 const rate = 2
 const burst = 50
@@ -290,6 +292,23 @@ const regime = (costMs: number) =>
     const sdkRate = sdk.value / sdk.seconds
     const ownRate = own.value / own.seconds
     const ownLog = yield* ownEmulator.requestLog
+    if (trace !== undefined) {
+      const first = ownLog[0]?.at ?? 0
+      writeFileSync(
+        `${trace}.${costMs}ms.tsv`,
+        ownLog
+          .map((e) =>
+            [
+              ((e.at - first) / 1000).toFixed(2),
+              e.method,
+              e.commands?.length ?? 0,
+              e.created ?? 0,
+              e.status,
+            ].join("\t"),
+          )
+          .join("\n"),
+      )
+    }
     // The steady state: 2 requests/s of 50 x 20 items, or 0.8 s of portal time per second. A command
     // of 20 items costs 20 x cost + 5 ms, and one of 0.1 s or less is not charged (the vendor's
     // limits page), so the budget binds only above that. The burst (50 requests at once, 50,000
