@@ -152,6 +152,21 @@ export const ready = (boss: PgBoss, queues: ReadonlyArray<string>) =>
       ),
   ).pipe(Effect.map(({ rows }) => new Set((rows as Array<{ name: string }>).map((r) => r.name))))
 
+/**
+ * The queues, of `queues`, whose waiting job was taken back from a dead worker (failed with
+ * `reclaimed` by `Worker.ts`'s watch, its retry delay over) and that have no run active: the runs a
+ * worker with every slot busy should still take over (see `Worker.ts`).
+ */
+export const reclaimed = (boss: PgBoss, queues: ReadonlyArray<string>) =>
+  attempt("looking for runs of dead workers", () =>
+    boss
+      .getDb()
+      .executeSql(
+        `select distinct j.name from ${schema}.job j where j.name = any($1::text[]) and j.state = 'retry' and j.start_after < now() and j.output ? 'reclaimed' and not exists (select 1 from ${schema}.job a where a.name = j.name and a.state = 'active')`,
+        [queues],
+      ),
+  ).pipe(Effect.map(({ rows }) => (rows as Array<{ name: string }>).map((r) => r.name)))
+
 /** Queues a run of the pipeline; answers the job's id. */
 export const enqueue = (boss: PgBoss, pipeline: Pipeline.Pipeline, data: JobData) =>
   Effect.flatMap(prepare(boss, pipeline, { schedule: false }), () =>

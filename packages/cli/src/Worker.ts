@@ -7,7 +7,9 @@
  * `host:pid:…`), and completes or fails the job before it lets the lock go. Every worker looks at
  * the active jobs of its queues every few seconds: one whose lock has lapsed (lease run out, or
  * held by a process of this host that no longer exists) belongs to a worker that died, and is
- * failed, so pg-boss queues it again for any worker. The run that resumes it takes the
+ * failed (output `reclaimed`), so pg-boss queues it again for any worker; a worker whose slots are
+ * all busy takes such a job beyond its slots (`rescue`), so a dead worker's runs do not wait for
+ * other runs to end. The run that resumes it takes the
  * pipeline's lock over from the dead run and its reconcile stage settles what the dead run left
  * pending; the id map keeps every item exactly-once.
  */
@@ -90,7 +92,11 @@ export const work = <E>(options: WorkerOptions<E>): Effect.Effect<void, never, S
       const queues = [...byQueue.keys()]
       const jobLeaseMs = options.jobLeaseMs ?? 30_000
       const stopRuns = yield* Deferred.make<void>()
-      const slots = yield* Effect.makeSemaphore(Math.max(1, options.concurrency))
+      const concurrency = Math.max(1, options.concurrency)
+      const slots = yield* Effect.makeSemaphore(concurrency)
+      /** Runs in the slots, and runs of dead workers taken over beyond them (see `rescue`). */
+      let running = 0
+      let rescuing = 0
       const runs = yield* FiberSet.make()
       const store = yield* StateStore
 
@@ -197,10 +203,11 @@ export const work = <E>(options: WorkerOptions<E>): Effect.Effect<void, never, S
 
       const pollMs = options.pollMs ?? 1_000
       // Taking a job and starting its run happen without an interruption in between, so a stop
-      // never leaves a job active with nobody working on it.
+      // never leaves a job active with nobody working on it. Waiting for a slot is interruptible: a
+      // stop while every slot is busy must not wait for a run to end.
       const takeOne = Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
-          yield* slots.take(1)
+          yield* restore(slots.take(1))
           const next = yield* fetchNext.pipe(
             Effect.catchAll((e) =>
               Effect.as(Effect.logWarning(`reading the run queue failed: ${e.message}`), Option.none()),
@@ -211,9 +218,17 @@ export const work = <E>(options: WorkerOptions<E>): Effect.Effect<void, never, S
             return false
           }
           const job = next.value
+          running++
           yield* FiberSet.run(
             runs,
-            restore(handle(job, byQueue.get(job.name)!)).pipe(Effect.ensuring(slots.release(1))),
+            restore(handle(job, byQueue.get(job.name)!)).pipe(
+              Effect.ensuring(
+                Effect.zipRight(
+                  Effect.sync(() => running--),
+                  slots.release(1),
+                ),
+              ),
+            ),
           )
           return true
         }),
@@ -260,9 +275,39 @@ export const work = <E>(options: WorkerOptions<E>): Effect.Effect<void, never, S
         Effect.catchAll((e) => Effect.logWarning(`looking for jobs of stopped workers failed: ${e.message}`)),
       )
 
+      /**
+       * A dead worker's runs must not wait for a run here to end (a migration can take hours): while
+       * every slot is busy, a queue whose job was taken back from a dead worker is served beyond the
+       * slots, up to `concurrency` such runs, so the fleet takes the lost worker's load over at once.
+       * With a slot free, the taking loop gets the job as any other.
+       */
+      const rescue = Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          if (running < concurrency || rescuing >= concurrency || (yield* Deferred.isDone(stopRuns))) return
+          for (const queue of yield* Queue.reclaimed(boss, queues)) {
+            if (rescuing >= concurrency) return
+            // Whichever job of the queue comes first resumes the pipeline's unfinished run.
+            const [job] = yield* promise(() =>
+              boss.fetch<Queue.JobData>(queue, { batchSize: 1, includeMetadata: true }),
+            )
+            if (job === undefined) continue
+            rescuing++
+            yield* FiberSet.run(
+              runs,
+              restore(handle(job, byQueue.get(job.name)!)).pipe(
+                Effect.ensuring(Effect.sync(() => rescuing--)),
+              ),
+            )
+          }
+        }),
+      ).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`taking over a dead worker's run failed: ${e.message}`)),
+      )
+
       const takingFiber = yield* Effect.forkScoped(taking)
       yield* Effect.forkScoped(
         watch.pipe(
+          Effect.zipRight(rescue),
           Effect.zipRight(Effect.sleep(Duration.millis(options.watchEveryMs ?? 3_000))),
           Effect.forever,
         ),
