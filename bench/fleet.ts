@@ -40,8 +40,8 @@ import * as Emulator from "@b24etl/bitrix24-emulator/Emulator"
 import * as Queue from "@b24etl/cli/Queue"
 import type * as Pipeline from "@b24etl/core/Pipeline"
 import { Effect, Exit, Scope } from "effect"
+import * as Database from "./database.js"
 import * as Acceptance from "./fleet-acceptance.js"
-import { pg } from "./sources-pg.js"
 
 const { values } = parseArgs({
   options: {
@@ -65,7 +65,6 @@ const rate = 2
 const burst = 50
 const itemsPerRequest = 20
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-const adminUrl = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const database = "b24etl_bench_fleet"
 
 // Companies per pipeline: its portal's share of `minutes` at the ceiling (40 items/s).
@@ -73,18 +72,9 @@ const perPortal = (p: number) => Array.from({ length: N }, (_, i) => i).filter((
 const companiesOf = (i: number) =>
   Math.ceil((rate * itemsPerRequest * 60 * minutes) / Math.max(1, perPortal(i % P)))
 
-const admin = new pg.Client({ connectionString: adminUrl }) as unknown as {
-  connect(): Promise<void>
-  query(sql: string, values?: ReadonlyArray<unknown>): Promise<{ rows: Array<Record<string, unknown>> }>
-  end(): Promise<void>
-}
-await admin.connect()
-await admin.query(`drop database if exists ${database} with (force)`)
-await admin.query(`create database ${database}`)
-const url = new URL(adminUrl)
-url.pathname = `/${database}`
-const stateUrl = url.toString()
-const db = new pg.Client({ connectionString: stateUrl }) as unknown as typeof admin
+const state = await Database.fresh(database)
+const stateUrl = state.url
+const db = Database.client(stateUrl)
 await db.connect()
 
 // The pipelines, as files a worker loads (PIPELINE_DIR).
@@ -470,13 +460,5 @@ try {
   await Effect.runPromise(Scope.close(scope, Exit.void))
   await db.end()
   rmSync(dir, { recursive: true, force: true })
-  for (let i = 0; !values.keep && i < 50; i++) {
-    try {
-      await admin.query(`drop database if exists ${database}`)
-      break
-    } catch {
-      await sleep(100)
-    }
-  }
-  await admin.end()
+  await state.done(values.keep)
 }

@@ -16,6 +16,7 @@
 import { parseArgs } from "node:util"
 import * as StateStoreSql from "@b24etl/core/StateStoreSql"
 import { Clock, Effect } from "effect"
+import * as Database from "./database.js"
 import { pg } from "./sources-pg.js"
 
 const { values } = parseArgs({
@@ -29,25 +30,13 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds)
 const clients = Number(values.clients)
 const portalCounts = values.portals.split(",").map(Number)
-const adminUrl = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const database = "b24etl_bench_limiter"
-
-const admin = new pg.Client({ connectionString: adminUrl }) as unknown as {
-  connect(): Promise<void>
-  query(sql: string): Promise<unknown>
-  end(): Promise<void>
-}
-await admin.connect()
-await admin.query(`drop database if exists ${database} with (force)`)
-await admin.query(`create database ${database}`)
-const url = new URL(adminUrl)
-url.pathname = `/${database}`
+const database = await Database.fresh("b24etl_bench_limiter")
 
 const measure = (portals: number) =>
   Effect.scoped(
     Effect.gen(function* () {
       const stores = yield* Effect.forEach(Array.from({ length: clients }), () =>
-        StateStoreSql.makeFromUrl(url.toString(), {
+        StateStoreSql.makeFromUrl(database.url, {
           postgres: (u) => new pg.Pool({ connectionString: u, max: 1 }),
         }),
       )
@@ -77,12 +66,4 @@ const measure = (portals: number) =>
 
 for (const portals of portalCounts) await Effect.runPromise(measure(portals))
 // The pools' sockets close after `end()` resolves: wait for them before dropping.
-for (let i = 0; !values.keep && i < 50; i++) {
-  try {
-    await admin.query(`drop database if exists ${database}`)
-    break
-  } catch {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-await admin.end()
+await database.done(values.keep === true)

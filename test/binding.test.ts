@@ -21,14 +21,6 @@ import * as Legacy from "./support/legacy.js"
 const COMPANY = 4
 const CONTACT = 3
 const DEAL = 2
-const WRITES = new Set([
-  "crm.item.batchImport",
-  "crm.item.import",
-  "crm.item.add",
-  "crm.item.update",
-  "crm.item.delete",
-  "batch",
-])
 
 /** A state store in a database of its own, with raw SQL to look at its id map. */
 const state = (name: string) =>
@@ -86,7 +78,7 @@ describe("binding: a pipeline's state belongs to one portal", () => {
             assert.include(message, "pipeline reset migrate-legacy --yes")
             assert.include(message, "PIPELINE_STATE_URL")
             assert.notInclude(message, real.webhookUrl.split("/rest/")[1]!.split("/")[1]!, "no webhook code")
-            const writes = (yield* real.requestLog).filter((e) => WRITES.has(e.method))
+            const writes = (yield* real.requestLog).filter((e) => Legacy.writeMethods.has(e.method))
             assert.deepStrictEqual(writes, [], "no write reached the other portal")
             assert.strictEqual(JSON.stringify(yield* real.items(COMPANY)), realBefore)
             assert.strictEqual((yield* real.items(CONTACT)).length, 0)
@@ -253,7 +245,7 @@ describe("binding: a pipeline's state belongs to one portal", () => {
           assert.include(refused.stderr, `bitrix24 http://127.0.0.1:${first.port} (webhook user 1)`)
           assert.include(refused.stderr, `bitrix24 http://127.0.0.1:${second.port} (webhook user 1)`)
           assert.deepStrictEqual(
-            (yield* second.requestLog).filter((e) => WRITES.has(e.method)),
+            (yield* second.requestLog).filter((e) => Legacy.writeMethods.has(e.method)),
             [],
           )
           const relinked = yield* cli(["relink", "migrate-legacy", "--yes"], second)

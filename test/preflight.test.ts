@@ -16,15 +16,6 @@ import * as StateDrivers from "../packages/core/test/fixtures/StateDrivers.js"
 import * as Cli from "./support/cli.js"
 import * as Legacy from "./support/legacy.js"
 
-const WRITES = new Set([
-  "crm.item.batchImport",
-  "crm.item.import",
-  "crm.item.add",
-  "crm.item.update",
-  "crm.item.delete",
-  "batch",
-])
-
 /** The webhook URL with another code: `http://host/rest/1/<code>/`. */
 const wrongCode = (webhookUrl: string) =>
   webhookUrl.replace(/\/rest\/(\d+)\/[^/]+\//, "/rest/$1/not-the-code/")
@@ -104,7 +95,7 @@ describe("pre-flight: a run that cannot reach its source or portal stops within 
           assert.include(refused.message, "check the webhook URL")
           const log = yield* portal.requestLog
           assert.deepStrictEqual(
-            log.filter((e) => WRITES.has(e.method)),
+            log.filter((e) => Legacy.writeMethods.has(e.method)),
             [],
             "no write reached the portal",
           )
@@ -128,7 +119,7 @@ describe("pre-flight: a run that cannot reach its source or portal stops within 
           assert.include(noSource.message, "ECONNREFUSED")
           assert.notInclude(noSource.message, "dbsecret")
           assert.deepStrictEqual(
-            (yield* portal.requestLog).filter((e) => WRITES.has(e.method)),
+            (yield* portal.requestLog).filter((e) => Legacy.writeMethods.has(e.method)),
             [],
             "no write reached the portal",
           )
@@ -190,7 +181,7 @@ describe("pre-flight: a run that cannot reach its source or portal stops within 
             assert.include(status.stdout, c.expect)
           }
           assert.deepStrictEqual(
-            (yield* portal.requestLog).filter((e) => WRITES.has(e.method)),
+            (yield* portal.requestLog).filter((e) => Legacy.writeMethods.has(e.method)),
             [],
             "no write reached the portal",
           )

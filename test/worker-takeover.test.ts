@@ -16,6 +16,7 @@ import { Deferred, Effect, Fiber, Layer } from "effect"
 import * as StateDrivers from "../packages/core/test/fixtures/StateDrivers.js"
 import { fleetPipeline } from "./fixtures/fleetPipeline.js"
 import * as Legacy from "./support/legacy.js"
+import { waitFor } from "./support/wait.js"
 
 const report = (pipeline: string): RunReport => ({
   pipeline,
@@ -28,23 +29,32 @@ const report = (pipeline: string): RunReport => ({
   stateLocation: "test",
 })
 
-const until = (what: string, check: () => boolean, events: () => string) =>
-  Effect.promise(async () => {
-    const limit = Date.now() + 30_000
-    while (!check()) {
-      if (Date.now() > limit) throw new Error(`timed out waiting for ${what}; events:\n${events()}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
+/** A fresh state database with its store opened (which makes its tables) and the run queue on it. */
+const queueState = (name: string) =>
+  Effect.gen(function* () {
+    const state = yield* Legacy.freshDatabase("postgres", name)
+    const store = yield* Layer.build(StateStoreSql.layerFromUrl(state.url, StateDrivers.drivers))
+    const boss = yield* Queue.open(state.url, { worker: false })
+    return { state, store, boss }
   })
+
+/** The worker's events as they come, and as text for a failed assertion. */
+const recorder = () => {
+  const events: Array<Worker.Event> = []
+  return {
+    events,
+    onEvent: (e: Worker.Event) => Effect.sync(() => events.push(e)),
+    shown: () => events.map((e) => JSON.stringify(e)).join("\n"),
+  }
+}
+
+const until = (what: string, check: () => boolean, shown: () => string) => waitFor(what, check, shown, 30_000)
 
 describe("pipeline worker: takeover", () => {
   it.live("a worker whose every slot is busy still takes over a dead worker's run, beyond its slots", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const state = yield* Legacy.freshDatabase("postgres", "b24etl_e2e_worker_rescue")
-        // The state store's tables (the job locks among them) exist once it is opened.
-        const store = yield* Layer.build(StateStoreSql.layerFromUrl(state.url, StateDrivers.drivers))
-        const boss = yield* Queue.open(state.url, { worker: false })
+        const { state, store, boss } = yield* queueState("b24etl_e2e_worker_rescue")
         const busy = fleetPipeline({ name: "rescue-busy", portal: "A", companies: 1 })
         const orphan = fleetPipeline({ name: "rescue-orphan", portal: "A", companies: 1 })
 
@@ -61,8 +71,7 @@ describe("pipeline worker: takeover", () => {
         )
         const busyJob = yield* Queue.enqueue(boss, busy, {})
 
-        const events: Array<Worker.Event> = []
-        const shown = () => events.map((e) => JSON.stringify(e)).join("\n")
+        const { events, onEvent, shown } = recorder()
         const finished = (job: string) => events.some((e) => e._tag === "Finished" && e.job === job)
         const release = yield* Deferred.make<void>()
         const stop = yield* Deferred.make<void>()
@@ -79,7 +88,7 @@ describe("pipeline worker: takeover", () => {
                   )
                 : Effect.succeed(report(pipeline.name)),
             isLocked: () => false,
-            onEvent: (e) => Effect.sync(() => events.push(e)),
+            onEvent,
             stop: Deferred.await(stop),
             pollMs: 100,
             watchEveryMs: 200,
@@ -121,13 +130,10 @@ describe("pipeline worker: takeover", () => {
   it.live("a stop while every slot is busy tells the runs to stop and hands their jobs back", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const state = yield* Legacy.freshDatabase("postgres", "b24etl_e2e_worker_stop_busy")
-        const store = yield* Layer.build(StateStoreSql.layerFromUrl(state.url, StateDrivers.drivers))
-        const boss = yield* Queue.open(state.url, { worker: false })
+        const { state, store, boss } = yield* queueState("b24etl_e2e_worker_stop_busy")
         const busy = fleetPipeline({ name: "stop-busy", portal: "A", companies: 1 })
         const job = yield* Queue.enqueue(boss, busy, {})
-        const events: Array<Worker.Event> = []
-        const shown = () => events.map((e) => JSON.stringify(e)).join("\n")
+        const { events, onEvent, shown } = recorder()
         const stop = yield* Deferred.make<void>()
         const worker = yield* Effect.forkScoped(
           Worker.work({
@@ -141,7 +147,7 @@ describe("pipeline worker: takeover", () => {
                 status: "interrupted" as const,
               }),
             isLocked: () => false,
-            onEvent: (e) => Effect.sync(() => events.push(e)),
+            onEvent,
             stop: Deferred.await(stop),
             pollMs: 100,
             watchEveryMs: 200,

@@ -9,23 +9,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Cli from "./support/cli.js"
 import * as Legacy from "./support/legacy.js"
+import { waitFor } from "./support/wait.js"
 
 const pipelines = join(Cli.root, "test/fixtures/workers")
-
-const waitFor = (
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  output: () => string,
-  timeoutMs: number,
-) =>
-  Effect.promise(async () => {
-    const until = Date.now() + timeoutMs
-    while (Date.now() < until) {
-      if (await check()) return
-      await new Promise((r) => setTimeout(r, 250))
-    }
-    throw new Error(`timed out waiting for ${what}:\n${output().slice(-4000)}`)
-  })
 
 /** Items of one portal by (originator, origin id): none may be there twice. */
 const duplicates = (items: ReadonlyArray<Record<string, unknown>>) => {

@@ -53,4 +53,14 @@ export const portal = (
 ): Effect.Effect<Emulator.Service, unknown, Scope.Scope> =>
   Emulator.make({ rateLimit: { rate: 2, burst: 0 }, ...config })
 
+/** The portal methods that write: a request log filtered by them shows whether a run wrote anything. */
+export const writeMethods: ReadonlySet<string> = new Set([
+  "crm.item.batchImport",
+  "crm.item.import",
+  "crm.item.add",
+  "crm.item.update",
+  "crm.item.delete",
+  "batch",
+])
+
 export { StateStore }

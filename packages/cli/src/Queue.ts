@@ -137,35 +137,39 @@ export const prepare = (boss: PgBoss, pipeline: Pipeline.Pipeline, options: { re
   )
 
 /**
- * The queues, of `queues`, that have a job a worker could take now: one waiting (new, or back for
- * a retry whose delay is over) and none active (the queues are singleton). One statement for all
- * of them, so an idle worker asks the database once per poll rather than once per pipeline; pg-boss
- * keeps each queue's jobs in a partition of `job`, which `name = any(...)` reads only for these.
+ * The queues, of `queues`, with a job that `which` (SQL on the job `j`) selects, waiting (its retry
+ * delay over) while none of the queue is active (the queues are singleton). One statement for all
+ * the queues: pg-boss keeps each queue's jobs in a partition of `job`, which `name = any(...)`
+ * reads only for these.
  */
-export const ready = (boss: PgBoss, queues: ReadonlyArray<string>) =>
-  attempt("asking which queues have a run waiting", () =>
+const queuesWaiting = (boss: PgBoss, queues: ReadonlyArray<string>, what: string, which: string) =>
+  attempt(what, () =>
     boss
       .getDb()
       .executeSql(
-        `select distinct j.name from ${schema}.job j where j.name = any($1::text[]) and j.state < 'active' and j.start_after < now() and not exists (select 1 from ${schema}.job a where a.name = j.name and a.state = 'active')`,
+        `select distinct j.name from ${schema}.job j where j.name = any($1::text[]) and ${which} and j.start_after < now() and not exists (select 1 from ${schema}.job a where a.name = j.name and a.state = 'active')`,
         [queues],
       ),
   ).pipe(Effect.map(({ rows }) => new Set((rows as Array<{ name: string }>).map((r) => r.name))))
 
 /**
- * The queues, of `queues`, whose waiting job was taken back from a dead worker (failed with
- * `reclaimed` by `Worker.ts`'s watch, its retry delay over) and that have no run active: the runs a
- * worker with every slot busy should still take over (see `Worker.ts`).
+ * The queues with a job a worker could take now (new, or back for a retry): an idle worker asks
+ * the database this once per poll rather than fetching from every queue.
+ */
+export const ready = (boss: PgBoss, queues: ReadonlyArray<string>) =>
+  queuesWaiting(boss, queues, "asking which queues have a run waiting", "j.state < 'active'")
+
+/**
+ * The queues whose waiting job was taken back from a dead worker (failed with `reclaimed` by
+ * `Worker.ts`'s watch): the runs a worker with every slot busy should still take over.
  */
 export const reclaimed = (boss: PgBoss, queues: ReadonlyArray<string>) =>
-  attempt("looking for runs of dead workers", () =>
-    boss
-      .getDb()
-      .executeSql(
-        `select distinct j.name from ${schema}.job j where j.name = any($1::text[]) and j.state = 'retry' and j.start_after < now() and j.output ? 'reclaimed' and not exists (select 1 from ${schema}.job a where a.name = j.name and a.state = 'active')`,
-        [queues],
-      ),
-  ).pipe(Effect.map(({ rows }) => (rows as Array<{ name: string }>).map((r) => r.name)))
+  queuesWaiting(
+    boss,
+    queues,
+    "looking for runs of dead workers",
+    "j.state = 'retry' and j.output ? 'reclaimed'",
+  )
 
 /** Queues a run of the pipeline; answers the job's id. */
 export const enqueue = (boss: PgBoss, pipeline: Pipeline.Pipeline, data: JobData) =>
